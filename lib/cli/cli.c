@@ -1,0 +1,67 @@
+/*
+ * cli.c — command dispatch, help and the shared error style of `tabbify`.
+ *
+ * Errors are one sentence on stderr prefixed "tabbify: ", then a non-zero exit; a
+ * mistyped command gets the closest real one suggested.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli_int.h"
+#include "tb/suggest.h"
+
+int tb__cli_fail(int status, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("tabbify: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return status;
+}
+
+static void usage(FILE *f, const char *prefix, const tb__cli_cmd_t *cmds, int n) {
+  fprintf(f, "usage: %s <command> [arguments]\n\ncommands:\n", prefix);
+  for (int i = 0; i < n; i++) {
+    char head[64];
+    snprintf(head, sizeof head, "%s %s", cmds[i].name, cmds[i].args);
+    fprintf(f, "  %-28s %s\n", head, cmds[i].summary);
+  }
+}
+
+int tb__cli_dispatch(const char *prefix, const tb__cli_cmd_t *cmds, int n, int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr, prefix, cmds, n);
+    return TB_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+    usage(stdout, prefix, cmds, n);
+    return TB_EXIT_OK;
+  }
+  const char *names[64];
+  for (int i = 0; i < n; i++) {
+    if (strcmp(cmds[i].name, name) == 0) return cmds[i].run(argc - 1, argv + 1);
+    if (i < 64) names[i] = cmds[i].name;
+  }
+  const char *hint = tb_suggest(name, names, (size_t)(n < 64 ? n : 64));
+  if (hint) return tb__cli_fail(TB_EXIT_USAGE, "unknown command \"%s %s\", did you mean \"%s %s\"?", prefix, name, prefix, hint);
+  return tb__cli_fail(TB_EXIT_USAGE, "unknown command \"%s %s\"; run \"%s help\" for the list", prefix, name, prefix);
+}
+
+static int cmd_version(int argc, char **argv) {
+  puts("tabbify " TB_VERSION);
+  return TB_EXIT_OK;
+}
+
+static const tb__cli_cmd_t commands[] = {
+    {"manifest", "check [FILE]", "validate tabbify.toml and print it resolved, as JSON", tb__cli_manifest},
+    {"ula", "UUID", "print the private IPv6 address of the app with this id", tb__cli_ula},
+    {"wasm", "run FILE [--invoke NAME] [ARGS]", "run a WebAssembly module on Tabbify's engine", tb__cli_wasm},
+    {"version", "", "print the version", cmd_version},
+};
+
+int tb_cli_main(int argc, char **argv) {
+  return tb__cli_dispatch("tabbify", commands, (int)(sizeof commands / sizeof commands[0]), argc, argv);
+}
