@@ -79,6 +79,7 @@ typedef struct ctx {
   const tb_toml_value_t *root;
   tb_diags_t *diags;
   int oom; /* set once any allocation failed; the parse then ends in TB_ENOMEM */
+  size_t errors_before; /* diags->errors when this parse began: diags may hold older ones */
 } ctx_t;
 
 __attribute__((format(printf, 4, 5))) static void diag(ctx_t *c, tb_toml_pos_t pos, bool warning,
@@ -569,7 +570,9 @@ static void resolve(ctx_t *c) {
     bool docker = false;
     for (size_t i = 0; i < ndocker; i++) docker |= set_(c, docker_inputs[i]);
     docker |= m->runtime.type == TB_RUNTIME_DOCKER || m->runtime.type == TB_RUNTIME_FIRECRACKER;
-    m->build.kind = docker && m->from.image == NULL ? TB_BUILD_DOCKER : TB_BUILD_WASM;
+    /* A named module or a base runtime says "wasm" more plainly than anything else. */
+    bool wasm = m->build.wasm != NULL || m->from.image != NULL;
+    m->build.kind = docker && !wasm ? TB_BUILD_DOCKER : TB_BUILD_WASM;
   }
   if (m->runtime.type == 0) m->runtime.type = m->build.kind == TB_BUILD_WASM ? TB_RUNTIME_WASM_HTTP : TB_RUNTIME_DOCKER;
   if (m->runtime.lifecycle == 0) m->runtime.lifecycle = TB_MANIFEST_DEFAULT_LIFECYCLE;
@@ -645,7 +648,9 @@ static void check_rules(ctx_t *c) {
     fail(c, pos_of(c, "source.entrypoint"), "source.entrypoint needs a [from] image to run it");
   }
 
-  if (m->build.kind == TB_BUILD_WASM && m->from.image == NULL && m->build.wasm == NULL && !c->diags->errors)
+  /* Advice about settings without effect is noise next to real errors: only give it alone. */
+  if (c->diags->errors > c->errors_before) return;
+  if (m->build.kind == TB_BUILD_WASM && m->from.image == NULL && m->build.wasm == NULL)
     advise(c, NOWHERE, "build.wasm is not set: `tabbify push` needs the path of the .wasm module");
   if (m->runtime.lifecycle == TB_LIFECYCLE_ALWAYS_ON && set_(c, "runtime.idle_timeout_sec"))
     advise(c, pos_of(c, "runtime.idle_timeout_sec"),
@@ -698,8 +703,7 @@ int tb_manifest_parse(const char *text, size_t len, tb_manifest_t **out, tb_diag
   int rc = 0;
   tb_toml_doc_t *doc = NULL;
   tb_toml_error_t terr;
-  ctx_t c = {.diags = diags};
-  size_t errors_before = diags->errors;
+  ctx_t c = {.diags = diags, .errors_before = diags->errors};
   *out = NULL;
 
   if (len > TB_MANIFEST_MAX_BYTES) {
@@ -727,7 +731,7 @@ int tb_manifest_parse(const char *text, size_t len, tb_manifest_t **out, tb_diag
   if (!c.oom) check_rules(&c);
   if (c.oom) {
     rc = TB_ENOMEM;
-  } else if (diags->errors > errors_before) {
+  } else if (diags->errors > c.errors_before) {
     rc = TB_EPARSE;
   } else {
     *out = c.m;
