@@ -18,7 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Arrays and inline tables nested deeper than this are rejected as malformed. */
+/*
+ * Arrays, inline tables and tables (from headers or dotted keys) nested deeper than this
+ * are rejected as malformed, so a tree is at most TB_TOML_MAX_DEPTH + 1 levels deep (the
+ * root table is level 0) and recursive walks over it are safe.
+ */
 #define TB_TOML_MAX_DEPTH 128
 
 typedef enum tb_toml_type {
@@ -56,10 +60,13 @@ typedef struct tb_toml_error {
 } tb_toml_error_t;
 
 /**
- * Parses `len` bytes at `src` (need not be NUL-terminated).
+ * Parses `len` bytes at `src` (need not be NUL-terminated; never read past `len`).
+ * `src` is only borrowed for the call: the document holds copies of every key and string.
  * On success stores a new document in *out (free with tb_toml_free) and returns 0.
  * On malformed input returns TB_EPARSE and fills *err (if not NULL) with position and
- * sentence; on allocation failure TB_ENOMEM. *out is NULL on any failure.
+ * sentence; on allocation failure TB_ENOMEM (and *err says "out of memory"); TB_EINVAL
+ * if `out` is NULL or `src` is NULL with len > 0. *out is NULL on any failure, and
+ * nothing is left allocated. Safe to call from several threads at once.
  */
 int tb_toml_parse(const char *src, size_t len, tb_toml_doc_t **out, tb_toml_error_t *err);
 
@@ -77,7 +84,11 @@ tb_toml_type_t tb_toml_type(const tb_toml_value_t *v);
  * root table 1:1. For an array of tables: the first [[header]]; each element: its own.
  */
 tb_toml_pos_t tb_toml_pos(const tb_toml_value_t *v);
-/** A name for a type, for messages: "table", "array", "string", "integer", ... */
+/**
+ * A name for a type, for messages: "table", "array", "string", "integer", "float",
+ * "boolean", "offset date-time", "local date-time", "local date", "local time";
+ * "unknown" for anything else. Static storage.
+ */
 const char *tb_toml_type_name(tb_toml_type_t t);
 
 /** Number of entries of a table or elements of an array; 0 for other types. */
