@@ -130,9 +130,11 @@ static const char *describe(const tb_toml_value_t *v, char *buf, size_t size) {
   case TB_TOML_BOOL:
     snprintf(buf, size, "%s", tb_toml_bool(v) ? "true" : "false");
     break;
-  default:
-    snprintf(buf, size, "%s %s", tb_toml_type(v) == TB_TOML_ARRAY ? "an" : "a", tb_toml_type_name(tb_toml_type(v)));
+  default: {
+    const char *name = tb_toml_type_name(tb_toml_type(v));
+    snprintf(buf, size, "%s %s", strchr("aeiou", name[0]) ? "an" : "a", name);
     break;
+  }
   }
   return buf;
 }
