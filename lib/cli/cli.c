@@ -58,7 +58,10 @@ static int cmd_version(int argc, char **argv) {
 static const tb__cli_cmd_t commands[] = {
     {"manifest", "check [FILE]", "validate tabbify.toml and print it resolved, as JSON", tb__cli_manifest},
     {"ula", "UUID", "print the private IPv6 address of the app with this id", tb__cli_ula},
+    {"events", "[--from N] [--follow]", "print the event log for audit (--type T, --json, --verify)", tb__cli_events},
     {"wasm", "run FILE [--invoke NAME] [ARGS]", "run a WebAssembly module on Tabbify's engine", tb__cli_wasm},
+    {"token", "create --tenant T --scope S... [--ttl SECONDS]", "mint an API token with the node's key (local)",
+     tb__cli_token},
     {"version", "", "print the version", cmd_version},
 };
 

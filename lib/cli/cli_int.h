@@ -21,6 +21,8 @@ int tb__cli_dispatch(const char *prefix, const tb__cli_cmd_t *cmds, int n, int a
 
 int tb__cli_manifest(int argc, char **argv);
 int tb__cli_ula(int argc, char **argv);
+int tb__cli_events(int argc, char **argv);
 int tb__cli_wasm(int argc, char **argv);
+int tb__cli_token(int argc, char **argv);
 
 #endif /* TB_CLI_INT_H */
