@@ -24,13 +24,13 @@
  * repairs, or a hole in the stream, which is TB_ECORRUPT) and its Tb-Sum must match.
  */
 #include <jansson.h>
-#include <nats/nats.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "eventlog_int.h"
+#include "nats_dl.h"
 #include "tb/alloc.h"
 #include "tb/clock.h"
 #include "tb/log.h"
@@ -119,18 +119,18 @@ static natsStatus build_msg(js_t *j, tb__evrec_t *r, const char *reply, natsMsg 
   if (r->ev.idem_key) snprintf(msgid, sizeof msgid, "k:%s", r->ev.idem_key);
   else snprintf(msgid, sizeof msgid, "e:%s", id);
   natsMsg *m = NULL;
-  natsStatus s = natsMsg_Create(&m, subject, reply, r->ev.payload, (int)r->ev.payload_len);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Msg-Id", msgid);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Nats-Expected-Stream", j->stream);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Id", id);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Schema", num);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Agg", agg);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Actor", r->ev.actor);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Ts", ts);
-  if (s == NATS_OK && r->ev.idem_key) s = natsMsgHeader_Set(m, "Tb-Idem", r->ev.idem_key);
-  if (s == NATS_OK) s = natsMsgHeader_Set(m, "Tb-Sum", sum);
+  natsStatus s = tb__nats.natsMsg_Create(&m, subject, reply, r->ev.payload, (int)r->ev.payload_len);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Nats-Msg-Id", msgid);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Nats-Expected-Stream", j->stream);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Id", id);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Schema", num);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Agg", agg);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Actor", r->ev.actor);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Ts", ts);
+  if (s == NATS_OK && r->ev.idem_key) s = tb__nats.natsMsgHeader_Set(m, "Tb-Idem", r->ev.idem_key);
+  if (s == NATS_OK) s = tb__nats.natsMsgHeader_Set(m, "Tb-Sum", sum);
   if (s != NATS_OK) {
-    natsMsg_Destroy(m);
+    tb__nats.natsMsg_Destroy(m);
     m = NULL;
   }
   *out = m;
@@ -152,19 +152,19 @@ static bool parse_u64(const char *s, uint64_t *v) {
  * Returns 0 or TB_ECORRUPT.
  */
 static int decode_msg(js_t *j, natsMsg *m, uint64_t seq, tb_event_t *ev) {
-  const char *subj = natsMsg_GetSubject(m), *id = NULL, *schema = NULL, *agg = NULL, *actor = NULL, *ts = NULL,
+  const char *subj = tb__nats.natsMsg_GetSubject(m), *id = NULL, *schema = NULL, *agg = NULL, *actor = NULL, *ts = NULL,
              *idem = NULL, *sum = NULL;
   size_t pl = strlen(j->prefix);
   memset(ev, 0, sizeof *ev);
   if (subj == NULL || strncmp(subj, j->prefix, pl) != 0 || subj[pl] != '.') return TB_ECORRUPT;
   ev->type = subj + pl + 1;
-  natsMsgHeader_Get(m, "Tb-Id", &id);
-  natsMsgHeader_Get(m, "Tb-Schema", &schema);
-  natsMsgHeader_Get(m, "Tb-Agg", &agg);
-  natsMsgHeader_Get(m, "Tb-Actor", &actor);
-  natsMsgHeader_Get(m, "Tb-Ts", &ts);
-  if (natsMsgHeader_Get(m, "Tb-Idem", &idem) != NATS_OK) idem = NULL;
-  natsMsgHeader_Get(m, "Tb-Sum", &sum);
+  tb__nats.natsMsgHeader_Get(m, "Tb-Id", &id);
+  tb__nats.natsMsgHeader_Get(m, "Tb-Schema", &schema);
+  tb__nats.natsMsgHeader_Get(m, "Tb-Agg", &agg);
+  tb__nats.natsMsgHeader_Get(m, "Tb-Actor", &actor);
+  tb__nats.natsMsgHeader_Get(m, "Tb-Ts", &ts);
+  if (tb__nats.natsMsgHeader_Get(m, "Tb-Idem", &idem) != NATS_OK) idem = NULL;
+  tb__nats.natsMsgHeader_Get(m, "Tb-Sum", &sum);
   uint64_t v, s32, t;
   if (!id || !agg || !actor || !parse_u64(schema, &v) || v == 0 || v > UINT32_MAX || !parse_u64(sum, &s32) ||
       s32 > UINT32_MAX || ts == NULL)
@@ -176,8 +176,8 @@ static int decode_msg(js_t *j, natsMsg *m, uint64_t seq, tb_event_t *ev) {
   ev->schema = (uint32_t)v;
   ev->actor = actor;
   ev->idem_key = idem;
-  ev->payload = natsMsg_GetData(m);
-  ev->payload_len = (size_t)natsMsg_GetDataLength(m);
+  ev->payload = tb__nats.natsMsg_GetData(m);
+  ev->payload_len = (size_t)tb__nats.natsMsg_GetDataLength(m);
   if (ev->payload == NULL) ev->payload = "";
   if (tb__event_sum(0, ev) != (uint32_t)s32) return TB_ECORRUPT;
   ev->offset = seq;
@@ -188,24 +188,24 @@ static int decode_msg(js_t *j, natsMsg *m, uint64_t seq, tb_event_t *ev) {
 
 static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
   js_t *j = closure;
-  const char *subj = natsMsg_GetSubject(msg);
+  const char *subj = tb__nats.natsMsg_GetSubject(msg);
   size_t il = strlen(j->inbox);
   unsigned idx = 0;
   unsigned long long token = 0;
   if (strncmp(subj, j->inbox, il) != 0 || sscanf(subj + il, ".%u.%llu", &idx, &token) != 2 || idx >= SLOTS) {
-    natsMsg_Destroy(msg);
+    tb__nats.natsMsg_Destroy(msg);
     return;
   }
   pthread_mutex_lock(&j->mu);
   slot_t *sl = &j->slots[idx];
   if (sl->state != SLOT_SENT || sl->token != token) goto out; /* a late answer to an earlier send */
-  if (natsMsg_IsNoResponders(msg)) {
+  if (tb__nats.natsMsg_IsNoResponders(msg)) {
     sl->state = SLOT_RETRY;
     sl->when_ns = tb_clock_mono_ns() + RETRY_NS;
     goto out;
   }
   json_error_t je;
-  json_t *a = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, &je);
+  json_t *a = json_loadb(tb__nats.natsMsg_GetData(msg), (size_t)tb__nats.natsMsg_GetDataLength(msg), 0, &je);
   json_t *err = a ? json_object_get(a, "error") : NULL;
   json_t *seq = a ? json_object_get(a, "seq") : NULL;
   if (err) {
@@ -237,7 +237,7 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
   pthread_cond_signal(&j->cv);
 out:
   pthread_mutex_unlock(&j->mu);
-  natsMsg_Destroy(msg);
+  tb__nats.natsMsg_Destroy(msg);
 }
 
 /* ---- The publisher thread. ---- */
@@ -255,8 +255,8 @@ static void send_slot(js_t *j, int idx) {
   pthread_mutex_unlock(&j->mu);
   natsMsg *m = NULL;
   natsStatus s = build_msg(j, r, reply, &m);
-  if (s == NATS_OK) s = natsConnection_PublishMsg(j->nc, m);
-  natsMsg_Destroy(m);
+  if (s == NATS_OK) s = tb__nats.natsConnection_PublishMsg(j->nc, m);
+  tb__nats.natsMsg_Destroy(m);
   pthread_mutex_lock(&j->mu);
   if (s != NATS_OK && sl->state == SLOT_SENT && sl->token == token) {
     sl->state = SLOT_RETRY;
@@ -288,10 +288,10 @@ static void *publisher_main(void *arg) {
         pthread_mutex_unlock(&j->mu);
         natsMsg *m = NULL;
         const char *id = NULL;
-        if (js_GetMsg(&m, j->jsx, j->stream, seq, NULL, NULL) == NATS_OK &&
-            natsMsgHeader_Get(m, "Tb-Id", &id) == NATS_OK)
+        if (tb__nats.js_GetMsg(&m, j->jsx, j->stream, seq, NULL, NULL) == NATS_OK &&
+            tb__nats.natsMsgHeader_Get(m, "Tb-Id", &id) == NATS_OK)
           tb_uuid_parse(id, strlen(id), &sl->rec->ack.id);
-        natsMsg_Destroy(m);
+        tb__nats.natsMsg_Destroy(m);
         pthread_mutex_lock(&j->mu);
       }
       finish_slot(j, idx, &done);
@@ -376,7 +376,7 @@ static int js_submit(tb_eventlog_t *log, tb__evrec_t *rec) {
 
 static int stream_info(js_t *j, jsStreamInfo **si) {
   jsErrCode jerr = 0;
-  natsStatus s = js_GetStreamInfo(si, j->jsx, j->stream, NULL, &jerr);
+  natsStatus s = tb__nats.js_GetStreamInfo(si, j->jsx, j->stream, NULL, &jerr);
   if (s == NATS_OK) return 0;
   if (jerr == JSStreamNotFoundErr || s == NATS_NOT_FOUND) return TB_ENOTFOUND;
   return nats_err(s);
@@ -387,7 +387,7 @@ static int js_head(tb_eventlog_t *log, uint64_t *head) {
   jsStreamInfo *si = NULL;
   int rc = stream_info(j, &si);
   if (rc == 0) *head = si->State.LastSeq;
-  jsStreamInfo_Destroy(si);
+  tb__nats.jsStreamInfo_Destroy(si);
   return rc;
 }
 
@@ -397,11 +397,11 @@ static int js_cursor_get(tb_eventlog_t *log, const char *name, uint64_t *off) {
   js_t *j = log->impl;
   kvEntry *e = NULL;
   if (j->kv == NULL) return TB_ENOTFOUND; /* read-only, and no cursor was ever stored */
-  natsStatus s = kvStore_Get(&e, j->kv, name);
+  natsStatus s = tb__nats.kvStore_Get(&e, j->kv, name);
   if (s == NATS_NOT_FOUND) return TB_ENOTFOUND;
   if (s != NATS_OK) return nats_err(s);
-  int rc = parse_u64(kvEntry_ValueString(e), off) ? 0 : TB_ECORRUPT;
-  kvEntry_Destroy(e);
+  int rc = parse_u64(tb__nats.kvEntry_ValueString(e), off) ? 0 : TB_ECORRUPT;
+  tb__nats.kvEntry_Destroy(e);
   return rc;
 }
 
@@ -410,7 +410,7 @@ static int js_cursor_set(tb_eventlog_t *log, const char *name, uint64_t off) {
   if (log->read_only || j->kv == NULL) return TB_EPERM;
   char v[32];
   snprintf(v, sizeof v, "%llu", (unsigned long long)off);
-  natsStatus s = kvStore_PutString(NULL, j->kv, name, v);
+  natsStatus s = tb__nats.kvStore_PutString(NULL, j->kv, name, v);
   return nats_err(s);
 }
 
@@ -419,7 +419,7 @@ static int js_cursor_delete(tb_eventlog_t *log, const char *name) {
   uint64_t off;
   int rc = js_cursor_get(log, name, &off);
   if (rc) return rc;
-  return nats_err(kvStore_Delete(j->kv, name));
+  return nats_err(tb__nats.kvStore_Delete(j->kv, name));
 }
 
 /* ---- Readers. ---- */
@@ -436,8 +436,8 @@ struct tb__evreader {
 
 static void drop_consumer(tb__evreader_t *r) {
   if (r->sub) {
-    natsSubscription_Unsubscribe(r->sub);
-    natsSubscription_Destroy(r->sub);
+    tb__nats.natsSubscription_Unsubscribe(r->sub);
+    tb__nats.natsSubscription_Destroy(r->sub);
     r->sub = NULL;
   }
 }
@@ -447,7 +447,7 @@ static int make_consumer(tb__evreader_t *r) {
   char filter[256];
   snprintf(filter, sizeof filter, "%s.>", j->prefix);
   jsSubOptions so;
-  jsSubOptions_Init(&so);
+  tb__nats.jsSubOptions_Init(&so);
   so.Stream = j->stream;
   so.Config.DeliverPolicy = js_DeliverByStartSequence;
   so.Config.OptStartSeq = r->pos;
@@ -456,7 +456,7 @@ static int make_consumer(tb__evreader_t *r) {
   so.Config.MemoryStorage = true;
   so.Config.MaxRequestBatch = FETCH_BATCH;
   jsErrCode jerr = 0;
-  natsStatus s = js_PullSubscribe(&r->sub, j->jsx, filter, NULL, NULL, &so, &jerr);
+  natsStatus s = tb__nats.js_PullSubscribe(&r->sub, j->jsx, filter, NULL, NULL, &so, &jerr);
   if (s != NATS_OK) {
     r->sub = NULL;
     return jerr == JSStreamNotFoundErr ? TB_ENOTFOUND : TB_EAGAIN;
@@ -503,7 +503,7 @@ static int js_reader_next(tb__evreader_t *r, size_t max, int timeout_ms, tb_even
     }
     int64_t left = deadline - tb_clock_mono_ns();
     jsFetchRequest req;
-    jsFetchRequest_Init(&req);
+    tb__nats.jsFetchRequest_Init(&req);
     size_t want = max - delivered;
     req.Batch = (int)(want < FETCH_BATCH ? want : FETCH_BATCH);
     if (r->until || left <= 0) {
@@ -514,9 +514,9 @@ static int js_reader_next(tb__evreader_t *r, size_t max, int timeout_ms, tb_even
       if (req.Expires < TB_NS_PER_MS) req.Expires = TB_NS_PER_MS;
     }
     natsMsgList list = {0};
-    natsStatus s = natsSubscription_FetchRequest(&list, r->sub, &req);
+    natsStatus s = tb__nats.natsSubscription_FetchRequest(&list, r->sub, &req);
     if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND || (s == NATS_OK && list.Count == 0)) {
-      natsMsgList_Destroy(&list);
+      tb__nats.natsMsgList_Destroy(&list);
       int64_t now = tb_clock_mono_ns();
       if (r->idle_ns == 0) r->idle_ns = now;
       /* A consumer that lost its server (restart) may just go quiet: make a new one now and then. */
@@ -530,7 +530,7 @@ static int js_reader_next(tb__evreader_t *r, size_t max, int timeout_ms, tb_even
     }
     r->idle_ns = 0;
     if (s != NATS_OK) {
-      natsMsgList_Destroy(&list);
+      tb__nats.natsMsgList_Destroy(&list);
       drop_consumer(r); /* the server restarted or the connection dropped: start over at pos */
       if (tb_clock_mono_ns() >= deadline) {
         rc = TB_EAGAIN;
@@ -542,12 +542,12 @@ static int js_reader_next(tb__evreader_t *r, size_t max, int timeout_ms, tb_even
     for (int i = 0; i < list.Count && rc == 0; i++) {
       natsMsg *m = list.Msgs[i];
       jsMsgMetaData *meta = NULL;
-      if (natsMsg_GetMetaData(&meta, m) != NATS_OK) {
+      if (tb__nats.natsMsg_GetMetaData(&meta, m) != NATS_OK) {
         rc = TB_EAGAIN;
         break;
       }
       uint64_t seq = meta->Sequence.Stream;
-      jsMsgMetaData_Destroy(meta);
+      tb__nats.jsMsgMetaData_Destroy(meta);
       if (seq < r->pos) continue; /* seen before the consumer was re-created */
       if (seq > r->pos) {
         if (!r->repaired) { /* maybe lost in transit: ask again from pos */
@@ -584,7 +584,7 @@ static int js_reader_next(tb__evreader_t *r, size_t max, int timeout_ms, tb_even
       }
       r->pos = seq + 1;
     }
-    natsMsgList_Destroy(&list);
+    tb__nats.natsMsgList_Destroy(&list);
     if (rc == 0 && delivered == 0 && tb_clock_mono_ns() >= deadline && !r->until) break;
   }
   if (r->until && r->pos > r->until) *end = true;
@@ -613,7 +613,7 @@ static int js_verify(tb_eventlog_t *log, tb_errbuf_t *eb) {
   if (rc) return tb_errf(eb, rc, "stream %s: %s", j->stream, tb_strerror(rc));
   uint64_t first = si->State.FirstSeq, last = si->State.LastSeq, msgs = si->State.Msgs;
   bool lost = si->State.Lost != NULL;
-  jsStreamInfo_Destroy(si);
+  tb__nats.jsStreamInfo_Destroy(si);
   if (lost) return tb_errf(eb, TB_ECORRUPT, "stream %s: the server reports lost messages", j->stream);
   if (last > 0 && (first != 1 || msgs != last))
     return tb_errf(eb, TB_ECORRUPT, "stream %s holds %llu messages for sequences %llu to %llu: events are missing",
@@ -630,14 +630,14 @@ static int js_verify(tb_eventlog_t *log, tb_errbuf_t *eb) {
 
 static void js_free(js_t *j) {
   if (j->ack_sub) {
-    natsSubscription_Unsubscribe(j->ack_sub);
-    natsSubscription_Destroy(j->ack_sub);
+    tb__nats.natsSubscription_Unsubscribe(j->ack_sub);
+    tb__nats.natsSubscription_Destroy(j->ack_sub);
   }
-  kvStore_Destroy(j->kv);
-  jsCtx_Destroy(j->jsx);
+  tb__nats.kvStore_Destroy(j->kv);
+  tb__nats.jsCtx_Destroy(j->jsx);
   if (j->nc) {
-    natsConnection_Close(j->nc);
-    natsConnection_Destroy(j->nc);
+    tb__nats.natsConnection_Close(j->nc);
+    tb__nats.natsConnection_Destroy(j->nc);
   }
   pthread_mutex_destroy(&j->mu);
   pthread_cond_destroy(&j->cv);
@@ -693,7 +693,7 @@ static int ensure_stream(js_t *j, const tb_eventlog_opts_t *o, tb_errbuf_t *eb) 
     for (int i = 0; i < si->Config->SubjectsLen; i++)
       if (strcmp(si->Config->Subjects[i], subj) == 0) ours = true;
     bool lost = si->State.Lost != NULL;
-    jsStreamInfo_Destroy(si);
+    tb__nats.jsStreamInfo_Destroy(si);
     if (!ours) return tb_errf(eb, TB_EINVAL, "stream %s exists but does not take subjects %s", j->stream, subj);
     if (lost) return tb_errf(eb, TB_ECORRUPT, "stream %s: the server reports lost messages", j->stream);
     return 0;
@@ -701,7 +701,7 @@ static int ensure_stream(js_t *j, const tb_eventlog_opts_t *o, tb_errbuf_t *eb) 
   if (rc != TB_ENOTFOUND) return tb_errf(eb, rc, "cannot look up stream %s: %s", j->stream, tb_strerror(rc));
   if (o->read_only) return tb_errf(eb, TB_ENOENT, "there is no event stream %s", j->stream);
   jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
+  tb__nats.jsStreamConfig_Init(&cfg);
   const char *subjects[] = {subj};
   cfg.Name = j->stream;
   cfg.Description = "Tabbify event log";
@@ -715,27 +715,27 @@ static int ensure_stream(js_t *j, const tb_eventlog_opts_t *o, tb_errbuf_t *eb) 
   cfg.DenyPurge = true;
   cfg.MaxMsgSize = TB_EVENT_PAYLOAD_MAX + 8192;
   jsErrCode jerr = 0;
-  natsStatus s = js_AddStream(NULL, j->jsx, &cfg, NULL, &jerr);
+  natsStatus s = tb__nats.js_AddStream(NULL, j->jsx, &cfg, NULL, &jerr);
   if (s != NATS_OK && jerr != JSStreamNameExistErr)
-    return tb_errf(eb, nats_err(s), "cannot create stream %s: %s", j->stream, nats_GetLastError(NULL));
+    return tb_errf(eb, nats_err(s), "cannot create stream %s: %s", j->stream, tb__nats.nats_GetLastError(NULL));
   return 0;
 }
 
 static int ensure_kv(js_t *j, const tb_eventlog_opts_t *o, tb_errbuf_t *eb) {
   char bucket[96];
   snprintf(bucket, sizeof bucket, "%s_cursors", j->stream);
-  natsStatus s = js_KeyValue(&j->kv, j->jsx, bucket);
+  natsStatus s = tb__nats.js_KeyValue(&j->kv, j->jsx, bucket);
   if (s == NATS_OK) return 0;
   if (o->read_only) return 0; /* no cursors yet; reading needs none */
   kvConfig kc;
-  kvConfig_Init(&kc);
+  tb__nats.kvConfig_Init(&kc);
   kc.Bucket = bucket;
   kc.History = 1;
   kc.StorageType = js_FileStorage;
   kc.Replicas = o->replicas > 0 ? o->replicas : 1;
-  s = js_CreateKeyValue(&j->kv, j->jsx, &kc);
+  s = tb__nats.js_CreateKeyValue(&j->kv, j->jsx, &kc);
   if (s != NATS_OK) return tb_errf(eb, nats_err(s), "cannot create the cursor bucket %s: %s", bucket,
-                                   nats_GetLastError(NULL));
+                                   tb__nats.nats_GetLastError(NULL));
   return 0;
 }
 
@@ -747,6 +747,8 @@ int tb__jetstream_open(tb_eventlog_t *log, const tb_eventlog_opts_t *o, tb_errbu
   if (!name_ok(prefix, "_-.") || prefix[0] == '.' || prefix[strlen(prefix) - 1] == '.' || strstr(prefix, ".."))
     return tb_errf(eb, TB_EINVAL, "subject prefix \"%s\" must be dot-separated tokens of letters, digits, '_' or '-'",
                    prefix);
+  int loaded = tb__nats_load(eb);
+  if (loaded) return loaded;
   js_t *j = tb_calloc(1, sizeof *j);
   if (j == NULL) return tb_errf(eb, TB_ENOMEM, "out of memory");
   j->log = log;
@@ -766,44 +768,44 @@ int tb__jetstream_open(tb_eventlog_t *log, const tb_eventlog_opts_t *o, tb_errbu
     rc = tb_errf(eb, TB_ENOMEM, "out of memory");
     goto out;
   }
-  natsStatus s = natsOptions_Create(&no);
-  if (s == NATS_OK) s = natsOptions_SetURL(no, o->nats_url);
-  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(no, -1);
-  if (s == NATS_OK) s = natsOptions_SetReconnectWait(no, 100);
-  if (s == NATS_OK) s = natsOptions_SetReconnectJitter(no, 50, 50);
-  if (s == NATS_OK) s = natsOptions_SetTimeout(no, 3000);
-  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(no, 32 * 1024 * 1024);
-  if (s == NATS_OK) s = natsOptions_SetPingInterval(no, 2000);
-  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(no, 2);
+  natsStatus s = tb__nats.natsOptions_Create(&no);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetURL(no, o->nats_url);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetMaxReconnect(no, -1);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetReconnectWait(no, 100);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetReconnectJitter(no, 50, 50);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetTimeout(no, 3000);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetReconnectBufSize(no, 32 * 1024 * 1024);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetPingInterval(no, 2000);
+  if (s == NATS_OK) s = tb__nats.natsOptions_SetMaxPingsOut(no, 2);
   if (s != NATS_OK) {
-    rc = tb_errf(eb, nats_err(s), "cannot configure the NATS connection: %s", natsStatus_GetText(s));
+    rc = tb_errf(eb, nats_err(s), "cannot configure the NATS connection: %s", tb__nats.natsStatus_GetText(s));
     goto out;
   }
-  s = natsConnection_Connect(&j->nc, no);
+  s = tb__nats.natsConnection_Connect(&j->nc, no);
   if (s != NATS_OK) {
     rc = tb_errf(eb, s == NATS_NO_SERVER ? TB_ECONNREFUSED : nats_err(s), "cannot connect to NATS at %s: %s",
-                 o->nats_url, natsStatus_GetText(s));
+                 o->nats_url, tb__nats.natsStatus_GetText(s));
     j->nc = NULL;
     goto out;
   }
   jsOptions jo;
-  jsOptions_Init(&jo);
+  tb__nats.jsOptions_Init(&jo);
   jo.Wait = 5000;
-  if ((s = natsConnection_JetStream(&j->jsx, j->nc, &jo)) != NATS_OK) {
-    rc = tb_errf(eb, nats_err(s), "cannot use JetStream: %s", natsStatus_GetText(s));
+  if ((s = tb__nats.natsConnection_JetStream(&j->jsx, j->nc, &jo)) != NATS_OK) {
+    rc = tb_errf(eb, nats_err(s), "cannot use JetStream: %s", tb__nats.natsStatus_GetText(s));
     goto out;
   }
   if ((rc = ensure_stream(j, o, eb)) != 0 || (rc = ensure_kv(j, o, eb)) != 0) goto out;
   if (!o->read_only) {
-    if ((s = natsInbox_Create(&inbox)) != NATS_OK || (j->inbox = xstrdup((const char *)inbox)) == NULL) {
+    if ((s = tb__nats.natsInbox_Create(&inbox)) != NATS_OK || (j->inbox = xstrdup((const char *)inbox)) == NULL) {
       rc = tb_errf(eb, TB_ENOMEM, "cannot make an inbox");
       goto out;
     }
     snprintf(subj, sizeof subj, "%s.*.*", j->inbox);
-    s = natsConnection_Subscribe(&j->ack_sub, j->nc, subj, on_ack, j);
-    if (s == NATS_OK) s = natsSubscription_SetPendingLimits(j->ack_sub, -1, -1);
+    s = tb__nats.natsConnection_Subscribe(&j->ack_sub, j->nc, subj, on_ack, j);
+    if (s == NATS_OK) s = tb__nats.natsSubscription_SetPendingLimits(j->ack_sub, -1, -1);
     if (s != NATS_OK) {
-      rc = tb_errf(eb, nats_err(s), "cannot subscribe to acknowledgements: %s", natsStatus_GetText(s));
+      rc = tb_errf(eb, nats_err(s), "cannot subscribe to acknowledgements: %s", tb__nats.natsStatus_GetText(s));
       goto out;
     }
     int e = pthread_create(&j->pub, NULL, publisher_main, j);
@@ -816,8 +818,8 @@ int tb__jetstream_open(tb_eventlog_t *log, const tb_eventlog_opts_t *o, tb_errbu
   log->ops = &js_ops;
   log->impl = j;
 out:
-  natsInbox_Destroy(inbox);
-  natsOptions_Destroy(no);
+  tb__nats.natsInbox_Destroy(inbox);
+  tb__nats.natsOptions_Destroy(no);
   if (rc) js_free(j);
   return rc;
 }
