@@ -41,42 +41,16 @@ void tb__wasi_filestat_encode(uint8_t out[64], const struct stat *st) {
 
 /* ---- Reading and writing ---- */
 
-static uint32_t do_read(tb__wasi_call_t *c, tb__wasi_fd_t *e, tb__wasi_iovs_t *v, bool positional,
-                        uint64_t offset, uint32_t *nread) {
-  *nread = 0;
-  if (e->kind == FDK_NULL) return W_ESUCCESS;
-  if (e->kind == FDK_CALLBACK) {
-    if (positional) return W_ESPIPE;
-    uint64_t total = 0;
-    for (int i = 0; i < v->n; i++) {
-      if (v->iov[i].iov_len == 0) continue;
-      int64_t r = e->io.read(e->io.arg, v->iov[i].iov_base, v->iov[i].iov_len);
-      if (r < 0) {
-        if (total) break;
-        return from_tb(r);
-      }
-      if ((uint64_t)r > v->iov[i].iov_len) r = (int64_t)v->iov[i].iov_len;
-      total += (uint64_t)r;
-      if ((size_t)r < v->iov[i].iov_len) break;
-    }
-    *nread = (uint32_t)total;
-    return W_ESUCCESS;
-  }
-  if (positional && offset > INT64_MAX) return W_EINVAL;
-  ssize_t r;
-  do {
-    r = positional ? preadv(e->host, v->iov, v->n, (off_t)offset) : readv(e->host, v->iov, v->n);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return tb__wasi_errno(errno);
-  *nread = (uint32_t)r;
-  return W_ESUCCESS;
-}
-
-static uint32_t do_write(tb__wasi_call_t *c, tb__wasi_fd_t *e, tb__wasi_iovs_t *v, bool positional,
-                         uint64_t offset, uint32_t *nwritten) {
-  *nwritten = 0;
+/*
+ * Moves the bytes of one fd_read/fd_write (or their positional twins) between the guest's
+ * iovecs and the descriptor: a null sink, host callbacks (one call per iovec, stopping at
+ * the first short transfer) or a host fd (one readv/writev).
+ */
+static uint32_t do_io(tb__wasi_fd_t *e, tb__wasi_iovs_t *v, bool write, bool positional, uint64_t offset,
+                      uint32_t *done) {
+  *done = 0;
   if (e->kind == FDK_NULL) {
-    *nwritten = (uint32_t)v->total;
+    if (write) *done = (uint32_t)v->total; /* writes vanish, reads see end of file */
     return W_ESUCCESS;
   }
   if (e->kind == FDK_CALLBACK) {
@@ -84,7 +58,8 @@ static uint32_t do_write(tb__wasi_call_t *c, tb__wasi_fd_t *e, tb__wasi_iovs_t *
     uint64_t total = 0;
     for (int i = 0; i < v->n; i++) {
       if (v->iov[i].iov_len == 0) continue;
-      int64_t r = e->io.write(e->io.arg, v->iov[i].iov_base, v->iov[i].iov_len);
+      int64_t r = write ? e->io.write(e->io.arg, v->iov[i].iov_base, v->iov[i].iov_len)
+                        : e->io.read(e->io.arg, v->iov[i].iov_base, v->iov[i].iov_len);
       if (r < 0) {
         if (total) break;
         return from_tb(r);
@@ -93,16 +68,19 @@ static uint32_t do_write(tb__wasi_call_t *c, tb__wasi_fd_t *e, tb__wasi_iovs_t *
       total += (uint64_t)r;
       if ((size_t)r < v->iov[i].iov_len) break;
     }
-    *nwritten = (uint32_t)total;
+    *done = (uint32_t)total;
     return W_ESUCCESS;
   }
   if (positional && offset > INT64_MAX) return W_EINVAL;
   ssize_t r;
   do {
-    r = positional ? pwritev(e->host, v->iov, v->n, (off_t)offset) : writev(e->host, v->iov, v->n);
+    if (write)
+      r = positional ? pwritev(e->host, v->iov, v->n, (off_t)offset) : writev(e->host, v->iov, v->n);
+    else
+      r = positional ? preadv(e->host, v->iov, v->n, (off_t)offset) : readv(e->host, v->iov, v->n);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return tb__wasi_errno(errno);
-  *nwritten = (uint32_t)r;
+  *done = (uint32_t)r;
   return W_ESUCCESS;
 }
 
@@ -117,7 +95,7 @@ static uint32_t rw(tb__wasi_call_t *c, uint32_t fd, uint32_t iovs, uint32_t n, b
   tb__wasi_iovs_t v;
   if ((err = tb__wasi_iovs_load(c, iovs, n, &v)) != W_ESUCCESS) return err;
   uint32_t done = 0;
-  err = write ? do_write(c, e, &v, positional, offset, &done) : do_read(c, e, &v, positional, offset, &done);
+  err = do_io(e, &v, write, positional, offset, &done);
   tb__wasi_iovs_free(&v);
   if (err == W_ESUCCESS) err = tb__wasi_put32(c, retptr, done);
   return err;
