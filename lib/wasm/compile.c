@@ -18,8 +18,11 @@
  * slot) where the value must be somewhere definite: before the local they name is
  * overwritten, at control-flow merges (block entry, branches carrying values, block
  * ends), and for call arguments. The last instruction emitted is remembered, so that a
- * local.set/local.tee right after it rewrites its destination slot to the local, and a
- * br_if/if right after an integer comparison becomes one compare-and-branch.
+ * local.set/local.tee right after it rewrites its destination slot to the local, a
+ * br_if/if right after an integer comparison becomes one compare-and-branch, a load or
+ * store takes in the i32.add that computed its address, and a loop's back-edge takes in
+ * the add of its counter. Finished code gets jump threading (branches to branches, and
+ * to returns). docs/internals/WASM-ENGINE.md ("Internal code") tells the whole story.
  *
  * Calls need no argument copying: the arguments are the top of the operand stack, in
  * consecutive home slots, and the callee's frame begins at the first of them; results
@@ -123,6 +126,7 @@ typedef struct comp {
   uint32_t skim_depth; /* after a validation error: blocks open at c->p */
   bool dead; /* no code reaches the current position: emit nothing */
   bool oom;
+  bool toohigh; /* push_entry() refused: MAX_HEIGHT */
   tb__wcell_t scratch[8];
   struct last {
     uint32_t start, end, dst, op;
@@ -130,6 +134,11 @@ typedef struct comp {
     cmpinfo_t cmp;
   } last, prev; /* the last instruction emitted, and the one before it */
 } comp_t;
+
+/* Implementation limits on what one body may make the compiler hold (TB_ETOOBIG): real
+ * code nests a few dozen blocks deep and keeps a few dozen values on the stack. */
+#define MAX_NESTING 100000u
+#define MAX_HEIGHT (1u << 20)
 
 #define TRY(x)                 \
   do {                         \
@@ -237,7 +246,10 @@ __attribute__((format(printf, 3, 4))) static int fail(comp_t *c, int code, const
   return tb_errf(c->eb, code, "%s", c->errmsg);
 }
 
-static int nomem(comp_t *c) { return tb_errf(c->eb, TB_ENOMEM, "function %u: out of memory", c->fidx); }
+static int nomem(comp_t *c) {
+  if (c->toohigh) return fail(c, TB_ETOOBIG, "operand stack too deep");
+  return tb_errf(c->eb, TB_ENOMEM, "function %u: out of memory", c->fidx);
+}
 
 static int rd_u8(comp_t *c, uint8_t *out) {
   if (c->p >= c->end) return fail(c, TB_EPARSE, "unexpected end");
@@ -410,6 +422,10 @@ static uint32_t next_home(comp_t *c) {
 }
 
 static opnd_t *push_entry(comp_t *c, uint32_t type, uint32_t kind) {
+  if (c->nstk >= MAX_HEIGHT) {
+    c->toohigh = true;
+    return NULL;
+  }
   if (!grow((void **)&c->stk, &c->capstk, (uint64_t)c->nstk + 1, sizeof *c->stk)) {
     c->oom = true;
     return NULL;
@@ -533,6 +549,11 @@ static void materialise(comp_t *c, opnd_t *o) {
     w[1].s.a = o->slot;
     w[1].s.b = o->src;
     set_dst(c, o->slot);
+    if (o->type == TB_WASM_V128) { /* the high half too; no destination rewrite */
+      w = emit(c, TB__WOP_mov, 2);
+      w[1].s.a = o->slot + 1;
+      w[1].s.b = o->src + 1;
+    }
     forget(c, o);
   } else if (o->kind == K_CONST) {
     tb__wcell_t *w = emit(c, TB__WOP_const, 3);
@@ -570,6 +591,7 @@ static void flush_all_locals(comp_t *c) {
 
 static int push_ctrl(comp_t *c, uint32_t kind, const tb_wasm_valtype_t *params, uint32_t np,
                      const tb_wasm_valtype_t *results, uint32_t nr) {
+  if (c->nctl >= MAX_NESTING) return fail(c, TB_ETOOBIG, "blocks nested too deeply");
   if (!grow((void **)&c->ctl, &c->capctl, (uint64_t)c->nctl + 1, sizeof *c->ctl)) return nomem(c);
   ctrl_t *f = &c->ctl[c->nctl++];
   memset(f, 0, sizeof *f);
@@ -893,12 +915,29 @@ static int memarg(comp_t *c, const numop_t *n, uint64_t *offset) {
 
 /* If the address `a` was just computed by i32.add of a slot and a constant, takes that
  * instruction back and returns its operands, for a load/store that adds them itself. */
-static unsigned take_addr_add(comp_t *c, const opnd_t *a, uint32_t *src, uint32_t *imm) {
-  if (c->dead || a->kind != K_SLOT || !c->last.has_dst || c->last.end != c->ncode || c->last.dst != a->slot ||
+static unsigned take_addr_add(comp_t *c, const opnd_t *a, uint32_t *src, uint32_t *imm, bool allow_ss) {
+  if (c->dead || c->last.end != c->ncode ||
+      (c->last.op != TB__WOP_i32_add_imm && !(allow_ss && c->last.op == TB__WOP_i32_add)))
+    return 0;
+  const tb__wcell_t *w = &c->code[c->last.start];
+  if (!(a->kind == K_SLOT && c->last.has_dst && c->last.dst == a->slot)) return 0;
+  unsigned form = c->last.op == TB__WOP_i32_add_imm ? 1 : 3; /* _ai or _aa */
+  *src = w[1].s.b;
+  *imm = form == 1 ? (uint32_t)w[2].u64 : w[2].s.a;
+  c->ncode = c->last.start;
+  c->last.end = UINT32_MAX;
+  return form;
+}
+
+/* The same for a load whose address is a local the add just wrote (`local.tee`): the
+ * load does the add, keeps the sum in the local, and loads. Returns 1 (_ait), 3 (_aat). */
+static unsigned take_addr_add_tee(comp_t *c, const opnd_t *a, uint32_t *src, uint32_t *imm) {
+  if (c->dead || a->kind != K_LOCAL || c->last.end != c->ncode ||
       (c->last.op != TB__WOP_i32_add_imm && c->last.op != TB__WOP_i32_add))
     return 0;
   const tb__wcell_t *w = &c->code[c->last.start];
-  unsigned form = c->last.op == TB__WOP_i32_add_imm ? 1 : 3; /* _ai or _aa */
+  if (w[1].s.a != a->src) return 0;
+  unsigned form = c->last.op == TB__WOP_i32_add_imm ? 1 : 3;
   *src = w[1].s.b;
   *imm = form == 1 ? (uint32_t)w[2].u64 : w[2].s.a;
   c->ncode = c->last.start;
@@ -912,10 +951,14 @@ static int op_load(comp_t *c, const numop_t *n) {
   uint32_t d = 0, sa = 0, imm = 0;
   TRY(memarg(c, n, &off));
   TRY(pop(c, TB_WASM_I32, &a));
-  unsigned form = take_addr_add(c, &a, &sa, &imm);
+  unsigned form = take_addr_add(c, &a, &sa, &imm, true), tee = 0;
+  if (!form && (tee = take_addr_add_tee(c, &a, &sa, &imm)) != 0) form = tee;
   if (!form) sa = src_of(c, &a);
   TRY(push_result(c, n->out, &d));
-  tb__wcell_t *w = emit(c, n->op + (form ? form - (form == 3) : 0u), 3); /* _ai: +1, _aa: +2 */
+  /* _ai: +1, _aa: +2, _ait: +3, _aat: +4 */
+  unsigned variant = form ? form - (form == 3) + (tee ? 2u : 0u) : 0u;
+  tb__wcell_t *w = emit(c, n->op + variant, tee ? 4 : 3);
+  if (tee) w[3].s.a = a.src;
   w[1].s.a = d;
   w[1].s.b = sa;
   if (form == 1) {
@@ -940,15 +983,18 @@ static int op_store(comp_t *c, const numop_t *n) {
   TRY(pop(c, TB_WASM_I32, &a));
   tb__wcell_t *w;
   if (v.kind == K_CONST) {
-    uint32_t sa = src_of(c, &a);
-    w = emit(c, n->op + 2u, 4);
+    uint32_t sa = 0, imm = 0;
+    bool fused = take_addr_add(c, &a, &sa, &imm, false) == 1; /* only an add of a constant */
+    if (!fused) sa = src_of(c, &a);
+    w = emit(c, n->op + (fused ? 4u : 2u), 4); /* _vai or _vi */
     w[1].s.a = sa;
+    w[1].s.b = fused ? imm : 0;
     w[2].u64 = off;
     w[3].u64 = v.imm;
   } else {
     uint32_t sa = 0, imm = 0;
     /* An address computed last (after the value) by an add: fuse the add. */
-    unsigned form = take_addr_add(c, &a, &sa, &imm);
+    unsigned form = take_addr_add(c, &a, &sa, &imm, true);
     if (!form) sa = src_of(c, &a);
     uint32_t sv = src_of(c, &v);
     w = emit(c, n->op + form, 3); /* _ai: +1, _aa: +3 */
@@ -1001,6 +1047,7 @@ static int op_local_set(comp_t *c, bool tee) {
 static int global_index(comp_t *c, uint32_t *x) {
   TRY(rd_u32(c, x));
   if (*x >= c->m->nglobals) return fail(c, TB_EINVAL, "unknown global %u", *x);
+  if (c->m->globals[*x].type.type == TB_WASM_V128) return fail(c, TB_EUNSUPPORTED, "v128 is not supported yet");
   return 0;
 }
 
@@ -1216,16 +1263,31 @@ static int op_br_if(comp_t *c) {
   for (uint32_t i = 0; i < n; i++) TRY(repush(c, &c->tmp[i], types[i]));
   if (c->dead) return 0;
   opnd_t *vals = &c->stk[c->nstk - n];
-  if (f->kind == C_LOOP && !needs_moves(f, vals, n) && ci.kind == CMP_SI && c->last.end == c->ncode &&
-      c->last.op == (numops[ci.opc].in == TB_WASM_I32 ? TB__WOP_i32_add_imm : TB__WOP_i64_add_imm) &&
+  bool is32 = (ci.kind == CMP_SI || ci.kind == CMP_SS) && numops[ci.opc].in == TB_WASM_I32;
+  unsigned addi = is32 ? TB__WOP_i32_add_imm : TB__WOP_i64_add_imm, adds = is32 ? TB__WOP_i32_add : TB__WOP_i64_add;
+  if (f->kind == C_LOOP && !needs_moves(f, vals, n) && (ci.kind == CMP_SI || ci.kind == CMP_SS) &&
+      c->last.end == c->ncode && (c->last.op == addi || (c->last.op == adds && ci.kind == CMP_SS)) &&
       c->code[c->last.start + 1].s.a == ci.a) {
-    /* d = a + inc; loop while cmp(d, imm): one instruction closes the loop. */
-    tb__wcell_t add = c->code[c->last.start + 1], inc = c->code[c->last.start + 2];
+    /* d = a + x; loop while cmp(d, y): one instruction closes the loop. */
+    tb__wcell_t add[3];
+    memcpy(add, &c->code[c->last.start], sizeof add);
+    bool imm_add = c->last.op == addi;
     c->ncode = c->last.start;
-    tb__wcell_t *w = emit(c, cmp_br[ci.opc] + 4u, 5);
-    w[1] = add;
-    w[2] = inc;
-    w[3].u64 = ci.imm;
+    tb__wcell_t *w;
+    if (imm_add && ci.kind == CMP_SI) { /* br_add_X_imm_loop [d,a][inc][imm][T] */
+      w = emit(c, cmp_br[ci.opc] + 4u, 5);
+      w[2] = add[2];
+      w[3].u64 = ci.imm;
+    } else if (imm_add) { /* br_addi_X_loop [d,a][inc][c,-][T] */
+      w = emit(c, cmp_br[ci.opc] + 5u, 5);
+      w[2] = add[2];
+      w[3].s.a = ci.b;
+    } else { /* br_adds_X_loop [d,a][b,c][T] */
+      w = emit(c, cmp_br[ci.opc] + 6u, 4);
+      w[2].s.a = add[2].s.a;
+      w[2].s.b = ci.b;
+    }
+    w[1] = add[1];
     mark_trap(c);
     add_target(c, c->ncode - 1, f);
   } else if (f->kind != C_FUNC && !needs_moves(f, vals, n)) {
@@ -1330,6 +1392,7 @@ static int op_select(comp_t *c, bool typed) {
       return fail(c, TB_EINVAL, "type mismatch: select of %s and %s", tname(a.type), tname(b.type));
     rt = a.type == T_UNKNOWN ? b.type : a.type;
   }
+  if (rt == TB_WASM_V128) return fail(c, TB_EUNSUPPORTED, "v128 is not supported yet");
   uint32_t sc = src_of(c, &cond), sa = src_of(c, &a), sb = src_of(c, &b), d = 0;
   TRY(push_result(c, rt, &d));
   tb__wcell_t *w = emit(c, TB__WOP_select, 3);
@@ -1337,7 +1400,6 @@ static int op_select(comp_t *c, bool typed) {
   w[1].s.b = sc;
   w[2].s.a = sa;
   w[2].s.b = sb;
-  if (rt == TB_WASM_V128) return fail(c, TB_EUNSUPPORTED, "v128 is not supported");
   set_dst(c, d);
   return 0;
 }
@@ -1882,6 +1944,7 @@ static int compile_func(comp_t *c, uint32_t fidx) {
   c->body_offset = fd->body_offset;
   c->dead = false;
   c->oom = false;
+  c->toohigh = false;
   c->last.end = UINT32_MAX;
   c->nlazy = 0;
 
@@ -1980,6 +2043,11 @@ int tb__wasm_compile(tb_wasm_module_t *m, tb_errbuf_t *eb) {
   c.m = m;
   c.eb = eb;
   c.h = tb__wasm_handlers();
+  /* Never NULL, so that &c.stk[i] and the like are always valid pointers. */
+  if (!grow((void **)&c.stk, &c.capstk, 16, sizeof *c.stk) || !grow((void **)&c.tmp, &c.captmp, 16, sizeof *c.tmp)) {
+    rc = tb_errf(eb, TB_ENOMEM, "out of memory");
+    goto out;
+  }
   for (uint32_t i = m->nimported_funcs; i < m->nfuncs; i++) {
     if ((rc = compile_func(&c, i)) == 0) continue;
     if (rc == TB_EINVAL) {

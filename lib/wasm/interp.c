@@ -175,15 +175,17 @@ static int run(tb_wasm_store_t *store, tb_wasm_func_t *f, uint64_t *fp, tb_wasm_
   static const void *const handlers[TB__WOP_COUNT] = {
 #define H1(name, ...) [TB__WOP_##name] = &&L_##name,
 #define HBINI(name, ...) [TB__WOP_##name] = &&L_##name, [TB__WOP_##name##_imm] = &&L_##name##_imm,
-#define HLOAD(name, ...) \
-  [TB__WOP_##name] = &&L_##name, [TB__WOP_##name##_ai] = &&L_##name##_ai, [TB__WOP_##name##_aa] = &&L_##name##_aa,
+#define HLOAD(name, ...)                                                                                    \
+  [TB__WOP_##name] = &&L_##name, [TB__WOP_##name##_ai] = &&L_##name##_ai, [TB__WOP_##name##_aa] = &&L_##name##_aa, \
+  [TB__WOP_##name##_ait] = &&L_##name##_ait, [TB__WOP_##name##_aat] = &&L_##name##_aat,
 #define HSTORE(name, ...)                                                                                   \
   [TB__WOP_##name] = &&L_##name, [TB__WOP_##name##_ai] = &&L_##name##_ai, [TB__WOP_##name##_vi] = &&L_##name##_vi, \
-  [TB__WOP_##name##_aa] = &&L_##name##_aa,
+  [TB__WOP_##name##_aa] = &&L_##name##_aa, [TB__WOP_##name##_vai] = &&L_##name##_vai,
 #define HCMP(name, ...)                                                                                     \
   [TB__WOP_##name] = &&L_##name, [TB__WOP_##name##_imm] = &&L_##name##_imm, [TB__WOP_br_##name] = &&L_br_##name, \
   [TB__WOP_br_##name##_imm] = &&L_br_##name##_imm, [TB__WOP_br_##name##_loop] = &&L_br_##name##_loop,             \
-  [TB__WOP_br_##name##_imm_loop] = &&L_br_##name##_imm_loop, [TB__WOP_br_add_##name##_imm_loop] = &&L_br_add_##name##_imm_loop,
+  [TB__WOP_br_##name##_imm_loop] = &&L_br_##name##_imm_loop, [TB__WOP_br_add_##name##_imm_loop] = &&L_br_add_##name##_imm_loop, \
+  [TB__WOP_br_addi_##name##_loop] = &&L_br_addi_##name##_loop, [TB__WOP_br_adds_##name##_loop] = &&L_br_adds_##name##_loop,
       TB__WOPS_MISC(H1) TB__WOPS_UNARY(H1) TB__WOPS_SAT(H1) TB__WOPS_TRUNC(H1) TB__WOPS_BINARY(H1)
           TB__WOPS_BINI(HBINI) TB__WOPS_CMP(HCMP) TB__WOPS_DIV(H1) TB__WOPS_LOAD(HLOAD) TB__WOPS_STORE(HSTORE)};
   if (store == NULL) {
@@ -353,6 +355,30 @@ static int run(tb_wasm_store_t *store, tb_wasm_func_t *f, uint64_t *fp, tb_wasm_
       ip += 5;                                           \
     }                                                    \
     NEXT();                                              \
+  }                                                      \
+  L_br_addi_##name##_loop : {                            \
+    CT_##ti a = RD_##ti(fp[B1]) + RD_##ti(ip[2].u64);    \
+    fp[A1] = WR_##ti(a); /* before b: c may be d */      \
+    CT_##ti b = RD_##ti(fp[ip[3].s.a]);                  \
+    if (expr) {                                          \
+      CHECK_INTERRUPT();                                 \
+      ip = ip[4].target;                                 \
+    } else {                                             \
+      ip += 5;                                           \
+    }                                                    \
+    NEXT();                                              \
+  }                                                      \
+  L_br_adds_##name##_loop : {                            \
+    CT_##ti a = RD_##ti(fp[B1]) + RD_##ti(fp[A2]);       \
+    fp[A1] = WR_##ti(a);                                 \
+    CT_##ti b = RD_##ti(fp[B2]);                         \
+    if (expr) {                                          \
+      CHECK_INTERRUPT();                                 \
+      ip = ip[3].target;                                 \
+    } else {                                             \
+      ip += 4;                                           \
+    }                                                    \
+    NEXT();                                              \
   }
   TB__WOPS_CMP(GEN_CMP)
 
@@ -444,6 +470,28 @@ static int run(tb_wasm_store_t *store, tb_wasm_func_t *f, uint64_t *fp, tb_wasm_
     fp[A1] = WL_##t(v);                                                 \
     ip += 3;                                                            \
     NEXT();                                                             \
+  }                                                                     \
+  L_##name##_ait : {                                                    \
+    uint32_t addr = (uint32_t)fp[B1] + B2;                              \
+    uint64_t ea = (uint64_t)addr + A2;                                  \
+    fp[ip[3].s.a] = addr;                                               \
+    if (UNLIKELY(ea + (n) > msize)) TRAP(TB_WASM_TRAP_MEMORY_OOB);      \
+    ct v;                                                               \
+    memcpy(&v, mbase + ea, (n));                                        \
+    fp[A1] = WL_##t(v);                                                 \
+    ip += 4;                                                            \
+    NEXT();                                                             \
+  }                                                                     \
+  L_##name##_aat : {                                                    \
+    uint32_t addr = (uint32_t)fp[B1] + (uint32_t)fp[A2];                \
+    uint64_t ea = (uint64_t)addr + B2;                                  \
+    fp[ip[3].s.a] = addr;                                               \
+    if (UNLIKELY(ea + (n) > msize)) TRAP(TB_WASM_TRAP_MEMORY_OOB);      \
+    ct v;                                                               \
+    memcpy(&v, mbase + ea, (n));                                        \
+    fp[A1] = WL_##t(v);                                                 \
+    ip += 4;                                                            \
+    NEXT();                                                             \
   }
   TB__WOPS_LOAD(GEN_LOAD)
 
@@ -474,6 +522,14 @@ static int run(tb_wasm_store_t *store, tb_wasm_func_t *f, uint64_t *fp, tb_wasm_
   }                                                                     \
   L_##name##_vi : {                                                     \
     uint64_t ea = (uint64_t)(uint32_t)fp[A1] + ip[2].u64;               \
+    if (UNLIKELY(ea + (n) > msize)) TRAP(TB_WASM_TRAP_MEMORY_OOB);      \
+    ct v = (ct)ip[3].u64;                                               \
+    memcpy(mbase + ea, &v, (n));                                        \
+    ip += 4;                                                            \
+    NEXT();                                                             \
+  }                                                                     \
+  L_##name##_vai : {                                                    \
+    uint64_t ea = (uint64_t)(uint32_t)((uint32_t)fp[A1] + B1) + ip[2].u64; \
     if (UNLIKELY(ea + (n) > msize)) TRAP(TB_WASM_TRAP_MEMORY_OOB);      \
     ct v = (ct)ip[3].u64;                                               \
     memcpy(mbase + ea, &v, (n));                                        \

@@ -157,7 +157,9 @@
 /* Integer comparisons: value forms (plain and `_imm`) and fused compare-and-branch
  * forms (`br_`name, `br_`name`_imm`, and their `_loop` variants). `br_add_`name`_imm_loop`
  * closes a counted loop in one dispatch: d = a + inc, then branch back (checking for
- * interruption) when cmp(d, imm): [op][d,a][inc64][imm64][T]. */
+ * interruption) when cmp(d, imm): [op][d,a][inc64][imm64][T]; `br_addi_`name`_loop`
+ * compares with a slot, [op][d,a][inc64][c,-][T], and `br_adds_`name`_loop` adds a
+ * slot, [op][d,a][b,c][T]. */
 #define TB__WOPS_CMP(X)                                                       \
   X(i32_eq, 0x46, I32, I32, a == b)                                           \
   X(i32_ne, 0x47, I32, I32, a != b)                                           \
@@ -196,7 +198,10 @@
  * Each also has `name_ai`, whose address is an i32.add of a slot and an immediate, fused:
  * [op][d,a][offset32,imm32] (loads) / [op][a,v][offset32,imm32] (stores), and `name_aa`,
  * whose address is an i32.add of two slots: [op][d,a][b,offset32] / [op][a,v][b,offset32].
- * Stores also have `name_vi`, storing an immediate: [op][a,-][offset64][imm64]. */
+ * Loads also have `name_ait`/`name_aat`, the same when the sum is also kept in a local
+ * (`local.tee` of the address): [op][d,a][offset32,imm32][x,-] / [op][d,a][b,offset32][x,-].
+ * Stores also have `name_vi`, storing an immediate: [op][a,-][offset64][imm64], and
+ * `name_vai`, the same at an address a + imm32: [op][a,imm32][offset64][imm64]. */
 #define TB__WOPS_LOAD(X)                                                      \
   X(i32_load, 0x28, I32, 4, uint32_t, 2)                                      \
   X(i64_load, 0x29, I64, 8, uint64_t, 3)                                      \
@@ -272,11 +277,14 @@
 enum {
 #define TB__WOP_E1(name, ...) TB__WOP_##name,
 #define TB__WOP_EBINI(name, ...) TB__WOP_##name, TB__WOP_##name##_imm,
-#define TB__WOP_ELOAD(name, ...) TB__WOP_##name, TB__WOP_##name##_ai, TB__WOP_##name##_aa,
-#define TB__WOP_ESTORE(name, ...) TB__WOP_##name, TB__WOP_##name##_ai, TB__WOP_##name##_vi, TB__WOP_##name##_aa,
+#define TB__WOP_ELOAD(name, ...) \
+  TB__WOP_##name, TB__WOP_##name##_ai, TB__WOP_##name##_aa, TB__WOP_##name##_ait, TB__WOP_##name##_aat,
+#define TB__WOP_ESTORE(name, ...) \
+  TB__WOP_##name, TB__WOP_##name##_ai, TB__WOP_##name##_vi, TB__WOP_##name##_aa, TB__WOP_##name##_vai,
 #define TB__WOP_ECMP(name, ...)                                                        \
   TB__WOP_##name, TB__WOP_##name##_imm, TB__WOP_br_##name, TB__WOP_br_##name##_imm, \
-      TB__WOP_br_##name##_loop, TB__WOP_br_##name##_imm_loop, TB__WOP_br_add_##name##_imm_loop,
+      TB__WOP_br_##name##_loop, TB__WOP_br_##name##_imm_loop, TB__WOP_br_add_##name##_imm_loop,             \
+      TB__WOP_br_addi_##name##_loop, TB__WOP_br_adds_##name##_loop,
   TB__WOPS_MISC(TB__WOP_E1) TB__WOPS_UNARY(TB__WOP_E1) TB__WOPS_SAT(TB__WOP_E1) TB__WOPS_TRUNC(TB__WOP_E1)
       TB__WOPS_BINARY(TB__WOP_E1) TB__WOPS_BINI(TB__WOP_EBINI) TB__WOPS_CMP(TB__WOP_ECMP)
           TB__WOPS_DIV(TB__WOP_E1) TB__WOPS_LOAD(TB__WOP_ELOAD) TB__WOPS_STORE(TB__WOP_ESTORE)
