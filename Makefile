@@ -39,8 +39,13 @@ test-asan: build-asan
 
 test: test-release test-asan
 
+# Until `tabbify up` (node + supervisor + demo app in one process) lands, this checks the
+# demo app's manifest and runs the app once on our engine, as a request would.
 up: build
-	@$(BUILD)/src/tabbify/tabbify manifest check examples/hello/tabbify.toml
+	@$(BUILD)/src/tabbify/tabbify manifest check examples/hello/tabbify.toml >/dev/null
+	@echo "== demo app: examples/hello, on Tabbify's WebAssembly engine"
+	@$(BUILD)/src/tabbify/tabbify wasm run --env REQUEST_METHOD=GET --env PATH_INFO=/ \
+	  --env QUERY_STRING=from=make-up $(BUILD)/examples/hello/hello.wasm
 
 fuzz: setup
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTB_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
