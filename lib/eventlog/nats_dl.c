@@ -3,10 +3,10 @@
  */
 #include "nats_dl.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <string.h>
+
+#include "tb/dl.h"
 
 tb__nats_api_t tb__nats;
 
@@ -14,17 +14,18 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char load_error[256];
 
 static void load(void) {
-  void *lib = dlopen(TB_NATS_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (lib == NULL) {
-    snprintf(load_error, sizeof load_error, "cannot load %s (install libnats): %s", TB_NATS_SONAME, dlerror());
-    return;
-  }
-#define TB__NATS_LOAD_(name)                                                                      \
-  if (load_error[0] == '\0' && (tb__nats.name = (__typeof__(tb__nats.name))dlsym(lib, #name)) == NULL) \
-    snprintf(load_error, sizeof load_error, "%s has no %s: a libnats older than 3.4?", TB_NATS_SONAME, #name);
-  TB__NATS_SYMBOLS(TB__NATS_LOAD_)
-#undef TB__NATS_LOAD_
-  /* The library stays loaded for the life of the process, as a linked one would. */
+  static const char *const names[] = {
+#define TB__NATS_NAME_(name) #name,
+      TB__NATS_SYMBOLS(TB__NATS_NAME_)
+#undef TB__NATS_NAME_
+  };
+  void *fns[sizeof names / sizeof names[0]];
+  tb_errbuf_t eb = {load_error, sizeof load_error};
+  if (tb_dl_resolve(TB_NATS_SONAME, "libnats3.4", names, fns, sizeof names / sizeof names[0], &eb) != 0) return;
+  size_t i = 0;
+#define TB__NATS_SET_(name) tb__nats.name = (__typeof__(tb__nats.name))fns[i++];
+  TB__NATS_SYMBOLS(TB__NATS_SET_)
+#undef TB__NATS_SET_
 }
 
 int tb__nats_load(tb_errbuf_t *eb) {
