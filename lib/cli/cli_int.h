@@ -24,5 +24,13 @@ int tb__cli_ula(int argc, char **argv);
 int tb__cli_events(int argc, char **argv);
 int tb__cli_wasm(int argc, char **argv);
 int tb__cli_token(int argc, char **argv);
+int tb__cli_init(int argc, char **argv);
+int tb__cli_push(int argc, char **argv);
+int tb__cli_ls(int argc, char **argv);
+int tb__cli_status(int argc, char **argv);
+int tb__cli_deploy(int argc, char **argv);
+int tb__cli_stop(int argc, char **argv);
+int tb__cli_rollback(int argc, char **argv);
+int tb__cli_logs(int argc, char **argv);
 
 #endif /* TB_CLI_INT_H */

@@ -1,0 +1,226 @@
+/*
+ * store.c — the artifact store: PUT /v1/apps/{uuid}/versions/{n}.
+ *
+ * The body is streamed to a temporary file under <store>/tmp/ (same file system as the
+ * final place) while SHA-256 is computed on the fly; nothing is buffered whole. At the end
+ * the digest is compared with the client's X-Content-SHA256 header (64 hex digits). A
+ * mismatch, a body over the limit or a client that goes away unlinks the temporary file,
+ * so nothing is left behind. A match fsyncs the file, links it to
+ * <store>/apps/<uuid>/v<N>/artifact with renameat2(RENAME_NOREPLACE) (a version is
+ * immutable: an existing file is never replaced), fsyncs the directories, and only then
+ * appends version_uploaded. The version exists once that event is in the log: a file
+ * without its event (a crash between the rename and the append) was never acknowledged,
+ * and the next PUT of that version removes it and stores the new upload.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* renameat2, mkostemp */
+#endif
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "node_int.h"
+#include "tb/log.h"
+
+static int mkdirs(const char *path) {
+  char tmp[1200];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
+  return 0;
+}
+
+static void fsync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+void tb__node_store_sweep(tb_node_t *n) {
+  /* Temporary files are uploads that never finished; none was acknowledged. */
+  char cmd_dir[1200];
+  snprintf(cmd_dir, sizeof cmd_dir, "%s/tmp", n->store_dir);
+  mkdirs(cmd_dir);
+  char path[1400];
+  DIR *d = opendir(cmd_dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", cmd_dir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+}
+
+void tb__node_x_store_cleanup(tb__node_x_t *x) {
+  if (x->fd >= 0) {
+    close(x->fd);
+    x->fd = -1;
+  }
+  if (x->tmp_path[0]) {
+    unlink(x->tmp_path);
+    x->tmp_path[0] = 0;
+  }
+  if (x->md) {
+    EVP_MD_CTX_free(x->md);
+    x->md = NULL;
+  }
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static void fail(tb__node_x_t *x, int status, const char *code, const char *msg) {
+  x->failed = true;
+  tb_http_req_read_stop(x->req);
+  tb__node_x_store_cleanup(x);
+  tb_http_resp_error(x->req, status, code, msg);
+}
+
+static void up_data(tb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
+  (void)req;
+  tb__node_x_t *x = ud;
+  if (x->failed) return;
+  x->received += len;
+  if (x->received > x->node->max_artifact) {
+    char m[128];
+    snprintf(m, sizeof m, "An artifact may be at most %llu bytes.", (unsigned long long)x->node->max_artifact);
+    fail(x, 413, "artifact_too_large", m);
+    return;
+  }
+  EVP_DigestUpdate(x->md, data, len);
+  while (len > 0) {
+    ssize_t w = write(x->fd, data, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      fail(x, 507, "store_failed", "The artifact could not be written to the store.");
+      return;
+    }
+    data += w, len -= (size_t)w;
+  }
+}
+
+static void up_end(tb_http_req_t *req, void *ud) {
+  (void)req;
+  tb__node_x_t *x = ud;
+  if (x->failed) return;
+  uint8_t got[32];
+  unsigned glen = 0;
+  EVP_DigestFinal_ex(x->md, got, &glen);
+  char hex[65];
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", got[i]);
+  if (memcmp(got, x->want_sha, 32) != 0) {
+    char m[200];
+    snprintf(m, sizeof m, "The artifact's SHA-256 is %s, not the one X-Content-SHA256 declared.", hex);
+    fail(x, 400, "digest_mismatch", m);
+    return;
+  }
+  char id[TB_UUID_STR_LEN + 1], dir[1200], final[1300], rel[200];
+  tb_uuid_format(&x->app_id, id);
+  snprintf(dir, sizeof dir, "%s/apps/%s/v%lld", x->node->store_dir, id, (long long)x->version);
+  snprintf(final, sizeof final, "%s/artifact", dir);
+  snprintf(rel, sizeof rel, "apps/%s/v%lld/artifact", id, (long long)x->version);
+  if (fsync(x->fd) != 0 || mkdirs(dir) != 0) {
+    fail(x, 507, "store_failed", "The artifact could not be made durable.");
+    return;
+  }
+  if (renameat2(AT_FDCWD, x->tmp_path, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
+    fail(x, errno == EEXIST ? 409 : 507, errno == EEXIST ? "version_exists" : "store_failed",
+         errno == EEXIST ? "That version was uploaded meanwhile; versions are immutable."
+                         : "The artifact could not be moved into the store.");
+    return;
+  }
+  x->tmp_path[0] = 0;
+  fsync_dir(dir);
+  char parent[1200];
+  snprintf(parent, sizeof parent, "%s/apps/%s", x->node->store_dir, id);
+  fsync_dir(parent);
+
+  char digest[80], idem[100], eb_[256] = "";
+  tb_errbuf_t eb = {eb_, sizeof eb_};
+  snprintf(digest, sizeof digest, "sha256:%s", hex);
+  snprintf(idem, sizeof idem, "version:%s:%lld", id, (long long)x->version);
+  json_t *pl = json_pack("{s:s, s:I, s:s, s:I, s:s}", "app", id, "version", (json_int_t)x->version, "digest", digest,
+                         "size", (json_int_t)x->received, "artifact", rel);
+  int rc = pl ? tb__node_append(x->node, "version_uploaded", &x->app_id, x->actor, idem, pl, NULL, &eb) : TB_ENOMEM;
+  json_decref(pl);
+  if (rc != 0) {
+    unlink(final); /* not acknowledged: leave nothing that looks like a version */
+    tb__node_error(x, 500, "event_log", "The upload could not be recorded: %s.", eb_[0] ? eb_ : tb_strerror(rc));
+    return;
+  }
+  tb__node_reply_json(x, 201, json_pack("{s:s, s:I, s:s, s:I, s:s}", "app", id, "version", (json_int_t)x->version,
+                                        "digest", digest, "size", (json_int_t)x->received, "artifact", rel));
+}
+
+void tb__node_put_version(tb__node_x_t *x) {
+  int64_t v = 0;
+  const char *s = x->params[1];
+  bool ok = *s && strlen(s) < 10;
+  for (const char *p = s; ok && *p; p++) ok = *p >= '0' && *p <= '9', v = v * 10 + (*p - '0');
+  if (!ok || v < 1) {
+    tb__node_error(x, 400, "invalid_version", "The version must be a whole number of 1 or more, not \"%s\".", s);
+    return;
+  }
+  x->version = v;
+  json_t *e;
+  size_t i;
+  json_array_foreach(json_object_get(x->app, "versions"), i, e) {
+    if (json_integer_value(json_object_get(e, "version")) == v) {
+      tb__node_error(x, 409, "version_exists", "Version %lld of this app exists; versions are immutable.", (long long)v);
+      return;
+    }
+  }
+  const char *h = tb_http_req_header(x->req, "X-Content-SHA256");
+  if (h && strncmp(h, "sha256:", 7) == 0) h += 7;
+  if (!h || strlen(h) != 64) {
+    tb__node_error(x, 400, "missing_digest", "An upload needs the header X-Content-SHA256: <64 hex digits>.");
+    return;
+  }
+  for (int k = 0; k < 32; k++) {
+    int hi = hexval(h[2 * k]), lo = hexval(h[2 * k + 1]);
+    if (hi < 0 || lo < 0) {
+      tb__node_error(x, 400, "missing_digest", "X-Content-SHA256 must be 64 hex digits.");
+      return;
+    }
+    x->want_sha[k] = (uint8_t)(hi << 4 | lo);
+  }
+  const tb_http_head_t *head = tb_http_req_head(x->req);
+  if (head->content_length > 0 && (uint64_t)head->content_length > x->node->max_artifact) {
+    tb__node_error(x, 413, "artifact_too_large", "An artifact may be at most %llu bytes.",
+                   (unsigned long long)x->node->max_artifact);
+    return;
+  }
+  /* A file without its version_uploaded event was never acknowledged: drop it. */
+  char id[TB_UUID_STR_LEN + 1], final[1300];
+  tb_uuid_format(&x->app_id, id);
+  snprintf(final, sizeof final, "%s/apps/%s/v%lld/artifact", x->node->store_dir, id, (long long)v);
+  unlink(final);
+
+  snprintf(x->tmp_path, sizeof x->tmp_path, "%s/tmp/upload-XXXXXX", x->node->store_dir);
+  x->fd = mkostemp(x->tmp_path, O_CLOEXEC);
+  x->md = EVP_MD_CTX_new();
+  if (x->fd < 0 || !x->md || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1) {
+    if (x->fd < 0) x->tmp_path[0] = 0;
+    tb__node_x_store_cleanup(x);
+    tb__node_error(x, 507, "store_failed", "The store could not take the upload.");
+    return;
+  }
+  tb_http_req_read_start(x->req, up_data, up_end, x);
+}

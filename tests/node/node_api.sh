@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Integration test of tabbify-node: starts the real node on an ephemeral loopback port with
+# a temporary state directory and drives it with curl and the tabbify CLI, the way users
+# do. Usage: node_api.sh TABBIFY_NODE TABBIFY
+# Every check prints what was expected and what came back; the node is always killed.
+set -u
+NODE_BIN=$(realpath "$1") CLI=$(realpath "$2")
+WORK=$(mktemp -d /tmp/tb-node-test.XXXXXX)
+NODE_PID=
+FAILS=0
+cleanup() { [ -n "$NODE_PID" ] && kill -9 "$NODE_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+
+start_node() { # extra args...
+  "$NODE_BIN" --state-dir "$WORK/state" --listen 127.0.0.1:0 --max-artifact-bytes 4194304 "$@" \
+    >"$WORK/node.out" 2>>"$WORK/node.err" &
+  NODE_PID=$!
+  for _ in $(seq 100); do
+    PORT=$(grep -o 'port [0-9]*' "$WORK/node.out" 2>/dev/null | cut -d' ' -f2)
+    [ -n "$PORT" ] && break
+    sleep 0.05
+  done
+  [ -n "$PORT" ] || { echo "the node did not start:"; cat "$WORK/node.err"; exit 1; }
+  : >"$WORK/node.out"
+  U=http://127.0.0.1:$PORT
+}
+
+# expect STATUS DESCRIPTION curl-args...   (body left in $WORK/body)
+expect() {
+  local want=$1 what=$2; shift 2
+  local got
+  got=$(curl -s -o "$WORK/body" -w '%{http_code}' "$@")
+  if [ "$got" = "$want" ]; then ok "$what -> $got"; else fail "$what: expected $want, got $got: $(head -c 300 "$WORK/body")"; fi
+}
+
+new_uuid7() {
+  python3 -c "import time,os,uuid; b=bytearray(int(time.time()*1000).to_bytes(6,'big')+os.urandom(10)); b[6]=0x70|(b[6]&15); b[8]=0x80|(b[8]&63); print(uuid.UUID(bytes=bytes(b)))"
+}
+
+start_node --supervisor edge:wasm-http,gpu
+KEY="$WORK/state/node.key"
+[ "$(stat -c %a "$KEY")" = 600 ] && ok "key file is 0600" || fail "key file mode is $(stat -c %a "$KEY")"
+T=$("$CLI" token create --tenant acme --scope 'apps:*' --scope events:read --scope supervisors:read --key-file "$KEY")
+TR=$("$CLI" token create --tenant acme --scope apps:read --key-file "$KEY")
+TO=$("$CLI" token create --tenant other --scope '*' --key-file "$KEY")
+TX=$("$CLI" token create --tenant acme --scope '*' --ttl 1 --key-file "$KEY")
+A=(-H "Authorization: Bearer $T")
+
+# ---- health, auth ----
+expect 200 "GET /health is open" "$U/health"
+expect 401 "no token" "$U/v1/apps"
+grep -q '"error":"missing_token"' "$WORK/body" && ok "401 has a JSON body" || fail "401 body: $(cat "$WORK/body")"
+expect 401 "garbage token" -H "Authorization: Bearer abc.def.ghi" "$U/v1/apps"
+expect 403 "read-only token cannot register" -H "Authorization: Bearer $TR" -d '{}' "$U/v1/apps"
+expect 200 "list (empty)" "${A[@]}" "$U/v1/apps"
+[ "$(cat "$WORK/body")" = "[]" ] && ok "no apps yet" || fail "expected [], got $(cat "$WORK/body")"
+
+# ---- register ----
+ID=$(new_uuid7)
+MAN="{\"app\":{\"id\":\"$ID\",\"name\":\"hello\"},\"runtime\":{\"type\":\"wasm-http\"}}"
+expect 400 "register: not JSON" "${A[@]}" -d 'nope' "$U/v1/apps"
+expect 400 "register: no app.id" "${A[@]}" -d '{"app":{"name":"x"},"runtime":{"type":"wasm-http"}}' "$U/v1/apps"
+expect 201 "register" "${A[@]}" -d "$MAN" "$U/v1/apps"
+expect 200 "register again (same tenant) is idempotent" "${A[@]}" -d "$MAN" "$U/v1/apps"
+expect 409 "register someone else's id" -H "Authorization: Bearer $TO" -d "$MAN" "$U/v1/apps"
+expect 200 "get app" "${A[@]}" "$U/v1/apps/$ID"
+expect 403 "other tenant cannot read it" -H "Authorization: Bearer $TO" "$U/v1/apps/$ID"
+expect 400 "malformed uuid" "${A[@]}" "$U/v1/apps/not-a-uuid"
+expect 404 "unknown app" "${A[@]}" "$U/v1/apps/$(new_uuid7)"
+expect 404 "no such route" "${A[@]}" "$U/v1/nothing"
+
+# ---- upload ----
+head -c 100000 /dev/urandom >"$WORK/v1.bin"
+SHA1=$(sha256sum "$WORK/v1.bin" | cut -c1-64)
+expect 400 "upload without X-Content-SHA256" "${A[@]}" -X PUT --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+expect 400 "upload with a wrong hash" "${A[@]}" -X PUT -H "X-Content-SHA256: $(printf '0%.0s' $(seq 64))" \
+  --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+grep -q digest_mismatch "$WORK/body" && ok "mismatch says digest_mismatch" || fail "mismatch body: $(cat "$WORK/body")"
+left=$(find "$WORK/state/artifacts" -type f | wc -l)
+[ "$left" = 0 ] && ok "a mismatch leaves nothing behind" || fail "files left after a mismatch: $(find "$WORK/state/artifacts" -type f)"
+expect 400 "version 0" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/0"
+expect 201 "upload v1" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+cmp -s "$WORK/v1.bin" "$WORK/state/artifacts/apps/$ID/v1/artifact" && ok "v1 stored byte for byte" || fail "v1 differs in the store"
+expect 409 "v1 again (immutable)" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+head -c 5000000 /dev/zero >"$WORK/big.bin"
+expect 413 "artifact over the limit" "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/big.bin" | cut -c1-64)" \
+  --data-binary @"$WORK/big.bin" "$U/v1/apps/$ID/versions/2"
+expect 413 "chunked artifact over the limit" "${A[@]}" -X PUT -H "Transfer-Encoding: chunked" \
+  -H "X-Content-SHA256: $(sha256sum "$WORK/big.bin" | cut -c1-64)" --data-binary @"$WORK/big.bin" "$U/v1/apps/$ID/versions/2"
+[ ! -e "$WORK/state/artifacts/apps/$ID/v2" ] && ok "413 leaves no v2" || fail "v2 exists after 413"
+expect 403 "other tenant cannot upload" -H "Authorization: Bearer $TO" -X PUT -H "X-Content-SHA256: $SHA1" \
+  --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/2"
+
+# ---- deploy, rollback, stop ----
+expect 409 "deploy on a runtime no supervisor carries" "${A[@]}" -d '{"runtime":"docker"}' "$U/v1/apps/$ID/deploy"
+grep -q no_supervisor "$WORK/body" && ok "409 says no_supervisor" || fail "409 body: $(cat "$WORK/body")"
+expect 409 "deploy to an unknown target" "${A[@]}" -d '{"target":"nowhere"}' "$U/v1/apps/$ID/deploy"
+expect 404 "deploy an unknown version" "${A[@]}" -d '{"version":9}' "$U/v1/apps/$ID/deploy"
+expect 400 "deploy with a bad body" "${A[@]}" -d '{"version":"one"}' "$U/v1/apps/$ID/deploy"
+expect 409 "rollback with nothing deployed" "${A[@]}" -d '{}' "$U/v1/apps/$ID/rollback"
+expect 202 "deploy v1" "${A[@]}" -d '{}' "$U/v1/apps/$ID/deploy"
+grep -q '"supervisor_name":"edge"' "$WORK/body" && ok "placed on edge" || fail "deploy body: $(cat "$WORK/body")"
+printf 'v2 bytes' >"$WORK/v2.bin"
+expect 201 "upload v2" "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/v2.bin" | cut -c1-64)" \
+  --data-binary @"$WORK/v2.bin" "$U/v1/apps/$ID/versions/2"
+expect 202 "deploy v2 on edge" "${A[@]}" -d '{"version":2,"target":"edge"}' "$U/v1/apps/$ID/deploy"
+expect 202 "rollback" "${A[@]}" -d '{}' "$U/v1/apps/$ID/rollback"
+grep -q '"version":1' "$WORK/body" && ok "rolled back to v1" || fail "rollback body: $(cat "$WORK/body")"
+expect 202 "stop" "${A[@]}" -X POST "$U/v1/apps/$ID/stop"
+expect 200 "supervisors" "${A[@]}" "$U/v1/supervisors"
+grep -q '"display_name":"edge","tags":\["wasm-http","gpu"\]' "$WORK/body" && ok "supervisor listed" || fail "supervisors: $(cat "$WORK/body")"
+
+# ---- events ----
+expect 200 "events" "${A[@]}" "$U/v1/events?from=1"
+types=$(python3 -c "import json,sys; print(' '.join(e['type'] for e in json.load(open(sys.argv[1]))))" "$WORK/body")
+want="supervisor_registered app_registered version_uploaded deploy_requested deployment_placed version_uploaded deploy_requested deployment_placed rollback_requested deployment_placed app_stopped"
+[ "$types" = "$want" ] && ok "events in order" || fail "events: expected [$want], got [$types]"
+expect 400 "events?from=abc" "${A[@]}" "$U/v1/events?from=abc"
+expect 403 "events without events:read" -H "Authorization: Bearer $TR" "$U/v1/events"
+
+# ---- logs ----
+echo "first line" >"$WORK/state/logs/$ID.log"
+expect 200 "logs" "${A[@]}" "$U/v1/apps/$ID/logs"
+[ "$(cat "$WORK/body")" = "first line" ] && ok "log line served" || fail "logs: $(cat "$WORK/body")"
+curl -s -N "${A[@]}" "$U/v1/apps/$ID/logs?follow=1" >"$WORK/follow" &
+CURL_PID=$!
+sleep 0.4
+echo "second line" >>"$WORK/state/logs/$ID.log"
+sleep 0.6
+kill "$CURL_PID" 2>/dev/null; wait "$CURL_PID" 2>/dev/null
+[ "$(cat "$WORK/follow")" = "$(printf 'first line\nsecond line')" ] && ok "follow=1 streams new lines" || fail "follow got: $(cat "$WORK/follow")"
+
+# ---- /app/{uuid}/... ----
+expect 400 "/app/ malformed uuid" "$U/app/xyz/"
+expect 404 "/app/ unknown app" "$U/app/$(new_uuid7)/"
+expect 502 "/app/ with no reachable runner" "$U/app/$ID/index.html"
+grep -q app_unreachable "$WORK/body" && ok "502 has a JSON body" || fail "502 body: $(cat "$WORK/body")"
+
+# ---- expiry ----
+sleep 1.1
+expect 401 "expired token" -H "Authorization: Bearer $TX" "$U/v1/apps"
+
+# ---- every route in /v1/openapi.json answers one of its documented statuses ----
+expect 200 "openapi" "$U/v1/openapi.json"
+cp "$WORK/body" "$WORK/openapi.json"
+python3 - "$WORK/openapi.json" "$ID" >"$WORK/calls" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for path, item in doc["paths"].items():
+    for method, op in item.items():
+        if method in ("head", "options", "patch", "delete"): continue
+        p = path.replace("{uuid}", sys.argv[2]).replace("{n}", "7").replace("{rest}", "x")
+        print(method.upper(), p, " ".join(op["responses"].keys()))
+PY
+while read -r m p codes; do
+  got=$(curl -s -o /dev/null -w '%{http_code}' -X "$m" "${A[@]}" -H "X-Content-SHA256: $SHA1" -d '{}' "$U$p")
+  case " $codes " in *" $got "*) ok "$m $p -> $got (documented)";; *) fail "$m $p answered $got, documented: $codes";; esac
+done <"$WORK/calls"
+n=$(wc -l <"$WORK/calls"); [ "$n" -ge 13 ] && ok "$n operations documented" || fail "only $n operations in openapi.json"
+
+# ---- the CLI: init, push (stamps the id, byte-for-byte otherwise), ls, status, deploy, rollback, logs ----
+mkdir -p "$WORK/app/hello_App"
+cli() { TABBIFY_SERVER="$U" TABBIFY_TOKEN="$T" HOME="$WORK/home" "$CLI" "$@"; }
+clicheck() { # want-exit description args...
+  local want=$1 what=$2; shift 2
+  (cd "$WORK/app/hello_App" && cli "$@") >"$WORK/cli.out" 2>"$WORK/cli.err"
+  local got=$?
+  [ "$got" = "$want" ] && ok "tabbify $what -> exit $got" || fail "tabbify $what: expected exit $want, got $got: $(cat "$WORK/cli.out" "$WORK/cli.err")"
+}
+clicheck 0 "init" init
+clicheck 1 "init again refuses to overwrite" init
+clicheck 0 "manifest check of the template" manifest check
+printf '\0asm\1\0\0\0' >"$WORK/app/hello_App/app.wasm"
+cp "$WORK/app/hello_App/tabbify.toml" "$WORK/before.toml"
+clicheck 0 "push" push
+CID=$(grep -o '^id = "[0-9a-f-]*"' "$WORK/app/hello_App/tabbify.toml" | cut -d'"' -f2)
+diff <(grep -v '^id = ' "$WORK/app/hello_App/tabbify.toml") "$WORK/before.toml" >/dev/null \
+  && ok "push only added the id line" || fail "push changed more than the id: $(diff "$WORK/before.toml" "$WORK/app/hello_App/tabbify.toml")"
+grep -q "version 1" "$WORK/cli.out" && ok "push printed version 1" || fail "push printed: $(cat "$WORK/cli.out")"
+clicheck 0 "push again" push
+grep -q "version 2" "$WORK/cli.out" && ok "second push is version 2" || fail "second push printed: $(cat "$WORK/cli.out")"
+clicheck 0 "ls" ls
+grep -q "$CID  hello-app" "$WORK/cli.out" && ok "ls lists the app" || fail "ls printed: $(cat "$WORK/cli.out")"
+clicheck 1 "deploy to a missing target" deploy --target nowhere
+grep -q "No supervisor named" "$WORK/cli.err" && ok "deploy error is one sentence" || fail "deploy error: $(cat "$WORK/cli.err")"
+clicheck 0 "deploy --version 1" deploy --version 1
+clicheck 0 "deploy" deploy
+clicheck 0 "rollback" rollback
+grep -q "version 1 on edge" "$WORK/cli.out" && ok "rollback went to v1" || fail "rollback printed: $(cat "$WORK/cli.out")"
+clicheck 0 "status" status
+grep -q "deployed: v1" "$WORK/cli.out" && ok "status shows v1 deployed" || fail "status printed: $(cat "$WORK/cli.out")"
+echo "cli log line" >"$WORK/state/logs/$CID.log"
+clicheck 0 "logs" logs
+grep -q "cli log line" "$WORK/cli.out" && ok "logs printed the line" || fail "logs printed: $(cat "$WORK/cli.out")"
+clicheck 0 "stop" stop
+clicheck 2 "deploy --version x" deploy --version x
+clicheck 1 "ls with a bad token" ls --token bad
+mkdir -p "$WORK/home/.config/tabbify"
+printf 'server = "%s"\ntoken = "%s"\n' "$U" "$T" >"$WORK/home/.config/tabbify/config.toml"
+(cd "$WORK/app/hello_App" && HOME="$WORK/home" "$CLI" status >"$WORK/cli.out" 2>&1) && ok "server and token from config.toml" \
+  || fail "config.toml: $(cat "$WORK/cli.out")"
+
+# ---- SIGKILL mid-upload: nothing acknowledged is lost, no partial artifact is visible ----
+head -c 3000000 /dev/urandom >"$WORK/v3.bin"
+curl -s -o /dev/null "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/v3.bin" | cut -c1-64)" \
+  --limit-rate 500K --data-binary @"$WORK/v3.bin" "$U/v1/apps/$ID/versions/3" &
+CURL_PID=$!
+sleep 1
+parts=$(find "$WORK/state/artifacts/tmp" -type f | wc -l)
+[ "$parts" = 1 ] && ok "upload in progress in tmp/" || fail "expected one temporary file, found $parts"
+kill -9 "$NODE_PID"; wait "$NODE_PID" 2>/dev/null
+kill "$CURL_PID" 2>/dev/null; wait "$CURL_PID" 2>/dev/null
+start_node
+expect 200 "after restart: get app" "${A[@]}" "$U/v1/apps/$ID"
+vs=$(python3 -c "import json,sys; print(' '.join(str(v['version']) for v in json.load(open(sys.argv[1]))['versions']))" "$WORK/body")
+[ "$vs" = "1 2" ] && ok "acknowledged versions survive a SIGKILL" || fail "versions after restart: [$vs]"
+cmp -s "$WORK/v1.bin" "$WORK/state/artifacts/apps/$ID/v1/artifact" && ok "v1 intact after SIGKILL" || fail "v1 damaged"
+[ -z "$(find "$WORK/state/artifacts/tmp" -type f)" ] && [ ! -e "$WORK/state/artifacts/apps/$ID/v3" ] \
+  && ok "no partial upload visible after restart" || fail "partial upload left: $(find "$WORK/state/artifacts" -type f)"
+expect 201 "v3 can be uploaded after the restart" "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/v3.bin" | cut -c1-64)" \
+  --data-binary @"$WORK/v3.bin" "$U/v1/apps/$ID/versions/3"
+
+curl -s -N "${A[@]}" "$U/v1/apps/$ID/logs?follow=1" >"$WORK/follow2" &
+CURL_PID=$!
+sleep 0.3
+start=$(date +%s%N)
+kill "$NODE_PID"; wait "$NODE_PID"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$rc" = 0 ] && [ "$ms" -lt 2000 ] && ok "SIGTERM stops the node cleanly in ${ms} ms with a follower open" \
+  || fail "node exited with $rc on SIGTERM after ${ms} ms"
+wait "$CURL_PID"; rc=$?
+[ "$rc" = 0 ] && ok "the follower's stream ended properly" || fail "curl following the log exited $rc"
+NODE_PID=
+echo "$FAILS failure(s)"
+[ "$FAILS" = 0 ]
