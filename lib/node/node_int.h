@@ -6,7 +6,7 @@
 #define TB_NODE_INT_H
 
 #include <jansson.h>
-#include <openssl/evp.h>
+#include <sodium.h>
 #include <stdbool.h>
 
 #include "tb/auth.h"
@@ -87,7 +87,7 @@ struct tb__node_x {
   /* upload */
   int fd;
   char tmp_path[1200];
-  EVP_MD_CTX *md;
+  crypto_hash_sha256_state sha; /* of the bytes received so far */
   uint64_t received;
   uint8_t want_sha[32];
   int64_t version;

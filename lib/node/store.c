@@ -73,10 +73,6 @@ void tb__node_x_store_cleanup(tb__node_x_t *x) {
     unlink(x->tmp_path);
     x->tmp_path[0] = 0;
   }
-  if (x->md) {
-    EVP_MD_CTX_free(x->md);
-    x->md = NULL;
-  }
 }
 
 static int hexval(int c) {
@@ -104,7 +100,7 @@ static void up_data(tb_http_req_t *req, const uint8_t *data, size_t len, void *u
     fail(x, 413, "artifact_too_large", m);
     return;
   }
-  EVP_DigestUpdate(x->md, data, len);
+  crypto_hash_sha256_update(&x->sha, data, len);
   while (len > 0) {
     ssize_t w = write(x->fd, data, len);
     if (w < 0 && errno == EINTR) continue;
@@ -120,9 +116,8 @@ static void up_end(tb_http_req_t *req, void *ud) {
   (void)req;
   tb__node_x_t *x = ud;
   if (x->failed) return;
-  uint8_t got[32];
-  unsigned glen = 0;
-  EVP_DigestFinal_ex(x->md, got, &glen);
+  uint8_t got[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&x->sha, got);
   char hex[65];
   for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", got[i]);
   if (memcmp(got, x->want_sha, 32) != 0) {
@@ -215,8 +210,8 @@ void tb__node_put_version(tb__node_x_t *x) {
 
   snprintf(x->tmp_path, sizeof x->tmp_path, "%s/tmp/upload-XXXXXX", x->node->store_dir);
   x->fd = mkostemp(x->tmp_path, O_CLOEXEC);
-  x->md = EVP_MD_CTX_new();
-  if (x->fd < 0 || !x->md || EVP_DigestInit_ex(x->md, EVP_sha256(), NULL) != 1) {
+  crypto_hash_sha256_init(&x->sha);
+  if (x->fd < 0) {
     if (x->fd < 0) x->tmp_path[0] = 0;
     tb__node_x_store_cleanup(x);
     tb__node_error(x, 507, "store_failed", "The store could not take the upload.");
