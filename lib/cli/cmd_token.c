@@ -34,21 +34,23 @@ int tb__cli_token(int argc, char **argv) {
   const char *scopes[64];
   size_t nscopes = 0;
   int64_t ttl = 24 * 3600;
-  for (int i = 2; i < argc; i++) {
+  for (int i = 2; i < argc; i += 2) { /* every option takes a value */
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) return tb__cli_fail(2, "%s needs a value.", a);
     if (strcmp(a, "--tenant") == 0) tenant = v;
     else if (strcmp(a, "--subject") == 0) subject = v;
     else if (strcmp(a, "--key-file") == 0) key_file = v;
     else if (strcmp(a, "--state-dir") == 0) dir = v;
-    else if (strcmp(a, "--scope") == 0 && nscopes < 64) scopes[nscopes++] = v;
+    else if (strcmp(a, "--scope") == 0) {
+      if (nscopes == 64) return tb__cli_fail(2, "a token may carry at most 64 scopes.");
+      scopes[nscopes++] = v;
+    }
     else if (strcmp(a, "--ttl") == 0) {
       char *end;
       ttl = strtoll(v, &end, 10);
       if (*end || ttl < 1) return tb__cli_fail(2, "--ttl must be a number of seconds, not \"%s\".", v);
     } else
       return tb__cli_fail(2, "unknown option %s for token create.", a);
-    i++;
   }
   if (!tenant) return tb__cli_fail(2, "token create needs --tenant.");
   if (nscopes == 0) return tb__cli_fail(2, "token create needs at least one --scope (e.g. apps:*).");

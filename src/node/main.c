@@ -2,6 +2,7 @@
  * tabbify-node — the node's program: parse flags, start lib/node on a libuv loop, stop on
  * SIGINT/SIGTERM. Everything else is lib/node (include/tb/node.h).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ int main(int argc, char **argv) {
   tb_node_config_t cfg = {0};
   const char *sups[16];
   int nsups = 0;
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) { /* every option takes a value */
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -45,15 +46,27 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--listen") == 0) cfg.listen = v;
     else if (strcmp(a, "--store-dir") == 0) cfg.store_dir = v;
     else if (strcmp(a, "--key-file") == 0) cfg.key_file = v;
-    else if (strcmp(a, "--max-artifact-bytes") == 0) cfg.max_artifact_bytes = strtoull(v, NULL, 10);
-    else if (strcmp(a, "--dial-timeout-ms") == 0) cfg.dial_timeout_ms = strtoull(v, NULL, 10);
-    else if (strcmp(a, "--supervisor") == 0 && nsups < 16 && strchr(v, ':')) sups[nsups++] = v;
-    else {
+    else if (strcmp(a, "--max-artifact-bytes") == 0 || strcmp(a, "--dial-timeout-ms") == 0) {
+      char *end;
+      errno = 0;
+      unsigned long long n = strtoull(v, &end, 10);
+      if (errno || *end || n == 0 || v[0] == '-') {
+        fprintf(stderr, "tabbify-node: %s must be a positive number, not \"%s\".\n", a, v);
+        return 2;
+      }
+      if (a[2] == 'm') cfg.max_artifact_bytes = n;
+      else cfg.dial_timeout_ms = n;
+    } else if (strcmp(a, "--supervisor") == 0) {
+      if (nsups == 16 || !strchr(v, ':')) {
+        fprintf(stderr, "tabbify-node: --supervisor takes NAME:tag,tag (at most 16), not \"%s\".\n", v);
+        return 2;
+      }
+      sups[nsups++] = v;
+    } else {
       fprintf(stderr, "tabbify-node: unknown option %s.\n", a);
       usage(stderr);
       return 2;
     }
-    i++;
   }
   if (!cfg.state_dir) {
     fprintf(stderr, "tabbify-node: --state-dir is required.\n");
