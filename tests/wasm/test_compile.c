@@ -620,6 +620,99 @@ static void test_memory(void **state) {
   unload(&e);
 }
 
+/* Loads and stores whose address add the compiler folds into them: the add wraps at
+ * 2^32 exactly as the separate i32.add would, and a trap names the load or store. */
+static void test_fused_addresses(void **state) {
+  (void)state;
+  mod_t m;
+  mod_init(&m);
+  m.mem_min = 1;
+  uint32_t t_ii_i = type(&m, "ii:i");
+  /* f0: store b at 4; return load(a + 8) (wraps to 4 for a = -4) */
+  static const uint8_t f0[] = {I32C(4), LGET(1), 0x36, 0x02, 0x00, LGET(0), I32C(8), 0x6a, 0x28, 0x02, 0x00, END};
+  /* f1: load(a + b) */
+  static const uint8_t f1[] = {LGET(0), LGET(1), 0x6a, 0x28, 0x02, 0x00, END};
+  /* f2: load(tee l2 = a + 8) + l2, and load(tee l2 = a + b) */
+  static const uint8_t f2[] = {LGET(0), I32C(8), 0x6a, LTEE(2), 0x28, 0x02, 0x00, LGET(2), 0x6a,
+                               LGET(0), LGET(1), 0x6a, LTEE(2), 0x28, 0x02, 0x00, 0x6a, END};
+  /* f3: store b at (a + 12), store 7 at a (immediate value), store b at (a + b); load(a + 12) */
+  static const uint8_t f3[] = {LGET(0), I32C(12), 0x6a, LGET(1), 0x36, 0x02, 0x00,
+                               LGET(0), I32C(7), 0x3a, 0x00, 0x00,
+                               LGET(0), LGET(1), 0x6a, LGET(1), 0x36, 0x02, 0x00,
+                               LGET(0), 0x28, 0x02, 0x0c, END};
+  func(&m, t_ii_i, "", f0, sizeof f0);
+  func(&m, t_ii_i, "", f1, sizeof f1);
+  func(&m, t_ii_i, "i", f2, sizeof f2);
+  func(&m, t_ii_i, "", f3, sizeof f3);
+  env_t e;
+  must_load(&e, &m);
+  tb_wasm_val_t a[2] = {vi32(-4), vi32(1234)}, r;
+  tb_wasm_trap_t trap;
+  assert_int_equal(call_i32(&e, 0, a, 2), 1234);
+  a[0] = vi32(65528); /* 65536 - 8: just past the end */
+  assert_int_equal(call(&e, 0, a, 2, &r, 1, &trap), TB_ETRAP);
+  assert_int_equal(trap.kind, TB_WASM_TRAP_MEMORY_OOB);
+  assert_int_equal(trap.offset, m.body_at[0] + 12);
+  a[0] = vi32(-8); /* wraps to 4 */
+  a[1] = vi32(12);
+  assert_int_equal(call_i32(&e, 1, a, 2), 1234);
+  a[1] = vi32(65544); /* -8 + 65544 = 65536: out of bounds */
+  assert_int_equal(call(&e, 1, a, 2, &r, 1, &trap), TB_ETRAP);
+  assert_int_equal(trap.offset, m.body_at[1] + 5);
+  a[0] = vi32(-4);
+  a[1] = vi32(8);
+  assert_int_equal(call_i32(&e, 2, a, 2), 1234 + 4 + 1234);
+  a[0] = vi32(100);
+  a[1] = vi32(55);
+  assert_int_equal(call_i32(&e, 3, a, 2), 55);
+  uint8_t bytes[4];
+  assert_int_equal(tb_wasm_memory_read(tb_wasm_instance_memory(e.inst), 100, bytes, 1), 0);
+  assert_int_equal(bytes[0], 7);
+  assert_int_equal(tb_wasm_memory_read(tb_wasm_instance_memory(e.inst), 155, bytes, 4), 0);
+  assert_int_equal(bytes[0], 55);
+  a[0] = vi32(65530); /* the first store, at a + 12, is out of bounds */
+  assert_int_equal(call(&e, 3, a, 2, &r, 1, &trap), TB_ETRAP);
+  assert_int_equal(trap.offset, m.body_at[3] + 7);
+  unload(&e);
+}
+
+/* Loop back-edges that the compiler fuses with the counter's add. */
+static void test_loop_closers(void **state) {
+  (void)state;
+  mod_t m;
+  mod_init(&m);
+  m.mem_min = 1;
+  uint32_t t_ii_i = type(&m, "ii:i");
+  /* f0(n, step): s = 0; i = 0; do { s += i; i += 1 } while (i < n): add-imm, compare with a slot */
+  static const uint8_t f0[] = {0x03, 0x40, LGET(3), LGET(2), 0x6a, LSET(3), LGET(2), I32C(1), 0x6a, LTEE(2),
+                               LGET(0), 0x48, 0x0d, 0x00, END, LGET(3), END};
+  /* f1(n, step): count = 0; j = 0; do { count++; j += step } while (j <u n): add of slots */
+  static const uint8_t f1[] = {0x03, 0x40, LGET(3), I32C(1), 0x6a, LSET(3), LGET(2), LGET(1), 0x6a, LTEE(2),
+                               LGET(0), 0x49, 0x0d, 0x00, END, LGET(3), END};
+  /* f2: i = i + 1; loop while i > i (never): the compare must see the new value twice */
+  static const uint8_t f2[] = {0x03, 0x40, LGET(3), I32C(1), 0x6a, LSET(3), LGET(2), I32C(1), 0x6a, LTEE(2),
+                               LGET(2), 0x4b, 0x0d, 0x00, END, LGET(3), END};
+  /* f3(a, v): store8 7 at a + 3 (immediate value, fused address); load8_u it back */
+  static const uint8_t f3[] = {LGET(0), I32C(3), 0x6a, I32C(7), 0x3a, 0x00, 0x00, LGET(0), 0x2d, 0x00, 0x03, END};
+  func(&m, t_ii_i, "ii", f0, sizeof f0);
+  func(&m, t_ii_i, "ii", f1, sizeof f1);
+  func(&m, t_ii_i, "ii", f2, sizeof f2);
+  func(&m, t_ii_i, "", f3, sizeof f3);
+  env_t e;
+  must_load(&e, &m);
+  tb_wasm_val_t a[2] = {vi32(10), vi32(3)}, r;
+  tb_wasm_trap_t trap;
+  assert_int_equal(call_i32(&e, 0, a, 2), 45);
+  assert_int_equal(call_i32(&e, 1, a, 2), 4); /* j = 3, 6, 9, 12 */
+  assert_int_equal(call_i32(&e, 2, a, 2), 1);
+  a[0] = vi32(200);
+  assert_int_equal(call_i32(&e, 3, a, 2), 7);
+  a[0] = vi32(65533); /* 65536: out of bounds */
+  assert_int_equal(call(&e, 3, a, 2, &r, 1, &trap), TB_ETRAP);
+  assert_int_equal(trap.offset, m.body_at[3] + 7);
+  unload(&e);
+}
+
 static void expect_invalid(mod_t *m, int code, const char *words) {
   env_t e;
   char msg[256];
@@ -627,6 +720,35 @@ static void expect_invalid(mod_t *m, int code, const char *words) {
   if (rc != code || strstr(msg, words) == NULL)
     fail_msg("expected %s \"%s\", got %s \"%s\"", tb_err_name(code), words, tb_err_name(rc), msg);
   unload(&e);
+}
+
+/* Like expect_invalid, for one body bigger than the assembler's buffer (type () -> ()). */
+static void expect_invalid_big(mod_t *m, const char *words) {
+  static uint8_t big[1 << 20];
+  static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0};
+  size_t n = sizeof head, body = 1 + m->fns[0].len, sec = 1 + 3 + body; /* sizes as 3-byte LEBs */
+  assert_true(n + 8 + body <= sizeof big && body < (1u << 21));
+  memcpy(big, head, n);
+  big[n++] = 10;
+  big[n++] = (uint8_t)(0x80 | (sec & 0x7f));
+  big[n++] = (uint8_t)(0x80 | ((sec >> 7) & 0x7f));
+  big[n++] = (uint8_t)((sec >> 14) & 0x7f);
+  big[n++] = 1;
+  big[n++] = (uint8_t)(0x80 | (body & 0x7f));
+  big[n++] = (uint8_t)(0x80 | ((body >> 7) & 0x7f));
+  big[n++] = (uint8_t)((body >> 14) & 0x7f);
+  big[n++] = 0; /* no locals */
+  memcpy(big + n, m->fns[0].body, m->fns[0].len);
+  n += m->fns[0].len;
+  tb_wasm_engine_t *engine;
+  tb_wasm_module_t *mod = NULL;
+  char msg[256];
+  tb_errbuf_t eb = {msg, sizeof msg};
+  assert_int_equal(tb_wasm_engine_new(NULL, &engine), 0);
+  int rc = tb_wasm_module_new(engine, big, n, &mod, &eb);
+  if (rc != TB_ETOOBIG || strstr(msg, words) == NULL)
+    fail_msg("expected TB_ETOOBIG \"%s\", got %s \"%s\"", words, tb_err_name(rc), msg);
+  tb_wasm_engine_free(engine);
 }
 
 static void test_validation(void **state) {
@@ -669,6 +791,18 @@ static void test_validation(void **state) {
       continue;
     }
     expect_invalid(&m, cases[i].code, cases[i].words);
+  }
+  /* Implementation limits: nesting and operand stack depth are bounded. */
+  {
+    static uint8_t deep[2 * 100001 + 100001 + 1];
+    size_t k = 0;
+    for (int i = 0; i < 100001; i++) deep[k++] = 0x02, deep[k++] = 0x40;
+    for (int i = 0; i < 100001; i++) deep[k++] = END;
+    deep[k++] = END;
+    mod_t m;
+    mod_init(&m);
+    func(&m, type(&m, ":"), "", deep, k);
+    expect_invalid_big(&m, "nested too deeply");
   }
   /* The sentence names function and offset. */
   mod_t m;
@@ -728,6 +862,7 @@ int main(void) {
       cmocka_unit_test(test_calls),       cmocka_unit_test(test_trap_offset),  cmocka_unit_test(test_stack_exhaustion),
       cmocka_unit_test(test_interrupt),   cmocka_unit_test(test_host_calls),   cmocka_unit_test(test_memory),
       cmocka_unit_test(test_validation),  cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_fused_addresses), cmocka_unit_test(test_loop_closers),
   };
   return TB_RUN(tests);
 }
