@@ -58,7 +58,8 @@ static int cmd_version(int argc, char **argv) {
 static const tb__cli_cmd_t commands[] = {
     {"manifest", "check [FILE]", "validate tabbify.toml and print it resolved, as JSON", tb__cli_manifest},
     {"ula", "UUID", "print the private IPv6 address of the app with this id", tb__cli_ula},
-    {"events", "[--from N] [--follow]", "print the event log for audit (--type T, --json, --verify)", tb__cli_events},
+    {"events", "[--from N] [--follow] [--server URL]",
+     "print the event log for audit, local or from a node (--type T, --json, --verify)", tb__cli_events},
     {"wasm", "run FILE [--invoke NAME] [ARGS]", "run a WebAssembly module on Tabbify's engine", tb__cli_wasm},
     {"init", "[--name NAME] [--force]", "write a commented tabbify.toml here", tb__cli_init},
     {"push", "[--manifest FILE]", "upload the app's artifact as its next version", tb__cli_push},
@@ -69,6 +70,8 @@ static const tb__cli_cmd_t commands[] = {
     {"rollback", "[--version N]", "go back to the previous version", tb__cli_rollback},
     {"logs", "[-f]", "print the app's log (-f: keep following)", tb__cli_logs},
     {"token", "create --tenant T --scope S... [--ttl SECONDS]", "mint an API token with the node's key (local)",
+     tb__cli_token},
+    {"token", "revoke --token-id JTI | --key-id KID", "revoke a token, or every token of a key (needs admin:revoke)",
      tb__cli_token},
     {"version", "", "print the version", cmd_version},
 };

@@ -1,19 +1,25 @@
 /*
- * cmd_token.c — `tabbify token create`: mints an API token with the node's signing key.
+ * cmd_token.c — `tabbify token create` mints an API token with the node's signing key;
+ * `tabbify token revoke` revokes one (or every token of a key) through the node's API.
  *
  *   tabbify token create --tenant T --scope S [--scope S...] [--ttl SECONDS]
  *                        [--subject NAME] [--key-file FILE | --state-dir DIR]
+ *   tabbify token revoke --token-id JTI | --key-id KID [--reason TEXT] [--server URL] [--token T]
  *
- * A local operation: it reads the key file the node created at first start
+ * create is a local operation: it reads the key file the node created at first start
  * (<state dir>/node.key, the state directory found as `tabbify events` finds it) and
  * prints the token on stdout. It never creates a key: a missing file is an error, so a
  * token can only come from the key a node trusts.
+ *
+ * revoke calls POST /v1/revocations (scope admin:revoke), which appends the
+ * credential_revoked event; the node refuses the token from its next request on. Server
+ * and token are found as for every API command (api_client.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_int.h"
+#include "api_int.h"
 #include "tb/alloc.h"
 #include "tb/auth.h"
 
@@ -26,10 +32,45 @@ static int key_path(const char *dir_flag, char *out, size_t cap) {
   return -1;
 }
 
+static int token_revoke(int argc, char **argv) {
+  tb__cli_api_t api;
+  tb__cli_api_init(&api, &argc, argv);
+  const char *kind = NULL, *id = NULL, *reason = NULL;
+  int rc = 0;
+  for (int i = 2; i < argc && rc == 0; i += 2) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!v) rc = tb__cli_fail(2, "%s needs a value.", a);
+    else if (strcmp(a, "--token-id") == 0 || strcmp(a, "--key-id") == 0) {
+      if (id) rc = tb__cli_fail(2, "token revoke takes one --token-id or --key-id.");
+      kind = a[2] == 't' ? "token" : "key", id = v;
+    } else if (strcmp(a, "--reason") == 0) reason = v;
+    else rc = tb__cli_fail(2, "unknown option %s for token revoke.", a);
+  }
+  if (rc == 0 && !id) rc = tb__cli_fail(2, "token revoke needs --token-id JTI or --key-id KID.");
+  json_t *body = rc == 0 ? json_pack("{s:s, s:s}", "kind", kind, "id", id) : NULL;
+  if (body && reason) json_object_set_new(body, "reason", json_string(reason));
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (rc == 0 && !text) rc = tb__cli_fail(1, "out of memory.");
+  if (rc == 0) {
+    tb__cli_body_t b = {.json = text};
+    long st = 0;
+    json_t *out = NULL;
+    rc = tb__cli_api_call(&api, "POST", "/v1/revocations", &b, &st, &out);
+    if (rc == 0) printf("%s %s %s\n", kind, id, st == 201 ? "revoked" : "was already revoked");
+    json_decref(out);
+  }
+  free(text);
+  tb__cli_api_deinit(&api);
+  return rc;
+}
+
 int tb__cli_token(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "revoke") == 0) return token_revoke(argc, argv);
   if (argc < 2 || strcmp(argv[1], "create") != 0)
     return tb__cli_fail(2, "usage: tabbify token create --tenant T --scope S... [--ttl SECONDS] [--subject NAME] "
-                           "[--key-file FILE | --state-dir DIR]");
+                           "[--key-file FILE | --state-dir DIR]\n"
+                           "       tabbify token revoke --token-id JTI | --key-id KID [--reason TEXT]");
   const char *tenant = NULL, *subject = NULL, *key_file = NULL, *dir = NULL;
   const char *scopes[64];
   size_t nscopes = 0;

@@ -366,9 +366,11 @@ static int ev_cb(const tb_event_t *ev, void *ud) {
   tb_uuid_format(&ev->id, id);
   tb_uuid_format(&ev->aggregate, agg);
   json_t *pl = json_loadb(ev->payload, ev->payload_len, 0, NULL);
-  json_array_append_new(c->arr, json_pack("{s:I, s:s, s:s, s:i, s:s, s:s, s:I, s:o}", "offset", (json_int_t)ev->offset,
-                                          "id", id, "type", ev->type, "schema", (int)ev->schema, "aggregate", agg,
-                                          "actor", ev->actor, "ts_ns", (json_int_t)ev->ts_ns, "payload",
+  json_array_append_new(c->arr, json_pack("{s:I, s:s, s:s, s:i, s:s, s:s, s:I, s:o, s:o}", "offset",
+                                          (json_int_t)ev->offset, "id", id, "type", ev->type, "schema",
+                                          (int)ev->schema, "aggregate", agg, "actor", ev->actor, "ts_ns",
+                                          (json_int_t)ev->ts_ns, "idempotency_key",
+                                          ev->idem_key ? json_string(ev->idem_key) : json_null(), "payload",
                                           pl ? pl : json_null()));
   return json_array_size(c->arr) >= c->max ? 1 : 0;
 }
@@ -384,16 +386,90 @@ static void h_events(tb__node_x_t *x) {
     tb__node_error(x, 400, "invalid_query", "limit must be between 1 and 10000.");
     return;
   }
+  /* type=T keeps only events of that type (the log filters them while reading). */
+  char type[64];
+  bool typed = query_get(x, "type", type, sizeof type);
+  if (typed) {
+    bool okt = type[0] != 0 && strlen(type) < sizeof type - 1;
+    for (const char *p = type; okt && *p; p++) okt = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+    if (!okt) {
+      tb__node_error(x, 400, "invalid_query", "type must be an event type such as app_registered.");
+      return;
+    }
+  }
   ev_ctx_t c = {json_array(), (size_t)limit};
   char eb_[256] = "";
   tb_errbuf_t eb = {eb_, sizeof eb_};
-  int rc = tb_eventlog_read(x->node->log, (uint64_t)from, NULL, ev_cb, &c, &eb);
+  int rc = tb_eventlog_read(x->node->log, (uint64_t)from, typed ? type : NULL, ev_cb, &c, &eb);
   if (rc < 0) {
     json_decref(c.arr);
     tb__node_error(x, 500, "event_log", "The event log could not be read: %s.", eb_[0] ? eb_ : tb_strerror(rc));
     return;
   }
   tb__node_reply_json(x, 200, c.arr);
+}
+
+/*
+ * POST /v1/revocations {"kind":"key"|"token","id":"...","reason"?:"..."}. The revocation is
+ * the credential_revoked event every verifier applies; it is appended (durable) first, and
+ * tb__node_append's catch-up applies it to this node's verifier before we answer, so the
+ * very next request with that token is refused. Other nodes reading the same log apply it
+ * within their sync period. Revoking what is already revoked appends nothing (200).
+ */
+static bool printable_id(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return false;
+  for (; *s; s++)
+    if (*s <= ' ' || *s > '~') return false;
+  return true;
+}
+
+static void h_revoke(tb__node_x_t *x) {
+  tb_node_t *n = x->node;
+  const char *kind = NULL, *id = NULL, *reason = NULL;
+  char eb_[256] = "";
+  tb_errbuf_t eb = {eb_, sizeof eb_};
+  if (!x->json) {
+    tb__node_error(x, 400, "invalid_json", "This call needs a JSON body {\"kind\":\"key\"|\"token\",\"id\":\"...\"}.");
+    return;
+  }
+  int rk = tb_json_get_str(x->json, "kind", &kind, &eb);
+  int ri = rk == 0 ? tb_json_get_str(x->json, "id", &id, &eb) : 0;
+  int rr = rk == 0 && ri == 0 ? tb_json_get_str(x->json, "reason", &reason, &eb) : 0;
+  if (rk != 0 || ri != 0 || rr == TB_EINVAL) {
+    tb__node_error(x, 400, "invalid_body", "The body needs \"kind\" and \"id\" strings (and an optional \"reason\"): %s.",
+                   eb_[0] ? eb_ : rk != 0 ? "\"kind\" is missing" : "\"id\" is missing");
+    return;
+  }
+  bool is_key = strcmp(kind, "key") == 0;
+  if (!is_key && strcmp(kind, "token") != 0) {
+    tb__node_error(x, 400, "invalid_body", "\"kind\" must be \"key\" or \"token\".");
+    return;
+  }
+  if (!printable_id(id, is_key ? TB_AUTH_KID_LEN : TB_AUTH_JTI_MAX - 1)) {
+    tb__node_error(x, 400, "invalid_body", "\"id\" must be a %s: 1 to %d printable characters without spaces.",
+                   is_key ? "key id" : "token id", is_key ? TB_AUTH_KID_LEN : TB_AUTH_JTI_MAX - 1);
+    return;
+  }
+  if (reason && strlen(reason) > 1024) {
+    tb__node_error(x, 400, "invalid_body", "\"reason\" may be at most 1024 bytes.");
+    return;
+  }
+  bool already = is_key ? tb_auth_key_revoked(n->auth, id) : tb_auth_token_revoked(n->auth, id);
+  uint64_t off = 0;
+  if (!already) {
+    json_t *pl = tb_auth_revocation_event(kind, id, reason);
+    int rc = pl ? tb__node_append(n, TB_AUTH_EVENT_REVOKED, NULL, x->actor, NULL, pl, &off, &eb) : TB_ENOMEM;
+    json_decref(pl);
+    if (rc != 0) {
+      reply_append_failed(x, rc, eb_);
+      return;
+    }
+  }
+  json_t *out = json_pack("{s:s, s:s, s:b}", "kind", kind, "id", id, "revoked", 1);
+  if (out && reason) json_object_set_new(out, "reason", json_string(reason));
+  if (out && !already) json_object_set_new(out, "offset", json_integer((json_int_t)off));
+  tb__node_reply_json(x, already ? 200 : 201, out);
 }
 
 /* ---- the route table ---- */
@@ -407,6 +483,7 @@ static const int S_DEPLOY[] = {202, 400, 401, 403, 404, 409, 0};
 static const int S_STOP[] = {202, 400, 401, 403, 404, 0};
 static const int S_EVENTS[] = {200, 400, 401, 403, 0};
 static const int S_APP_ROUTE[] = {400, 404, 502, 0};
+static const int S_REVOKE[] = {200, 201, 400, 401, 403, 0};
 
 const tb__node_route_t tb__node_routes[] = {
     {"GET", "/health", NULL, false, h_health, "Liveness: answers while the node serves.", S_OPEN},
@@ -426,7 +503,9 @@ const tb__node_route_t tb__node_routes[] = {
     {"GET", "/v1/apps/{uuid}/logs", "apps:read", false, tb__node_get_logs,
      "The app's log; follow=1 keeps streaming new lines.", S_APP_READ},
     {"GET", "/v1/supervisors", "supervisors:read", false, h_supervisors, "The supervisors and their tags.", S_READ},
-    {"GET", "/v1/events", "events:read", false, h_events, "Events from offset `from` (at most `limit`).", S_EVENTS},
+    {"GET", "/v1/events", "events:read", false, h_events, "Events from offset `from` (at most `limit`; only type `type` if given).", S_EVENTS},
+    {"POST", "/v1/revocations", "admin:revoke", true, h_revoke,
+     "Revokes a token id or a key id (appends credential_revoked; applied at once).", S_REVOKE},
     {"*", "/app/{uuid}/*", NULL, false, tb__node_app_route, "Traffic for an app, routed to its runner.",
      S_APP_ROUTE},
 };
@@ -457,8 +536,11 @@ static bool match(tb__node_x_t *x, const char *pattern, const char *path) {
   return *s == 0;
 }
 
-static void x_free(tb__node_x_t *x) {
-  tb__node_x_store_cleanup(x);
+void tb__node_x_free(tb__node_x_t *x) {
+  if (!tb__node_x_store_cleanup(x)) {
+    x->up_orphan = true; /* store.c frees it when its threadpool job comes back */
+    return;
+  }
   if (x->have_claims) tb_auth_claims_deinit(&x->claims);
   tb_buf_deinit(&x->body);
   json_decref(x->json);
@@ -470,7 +552,7 @@ static void on_done(tb_http_req_t *req, int err, void *ud) {
   (void)req, (void)err;
   tb__node_x_t *x = ud;
   x->done = true;
-  x_free(x);
+  tb__node_x_free(x);
 }
 
 static void body_data(tb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {

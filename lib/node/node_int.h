@@ -92,6 +92,18 @@ struct tb__node_x {
   uint8_t want_sha[32];
   int64_t version;
   bool failed;
+  /* The file work runs on the libuv threadpool, one job at a time: while a job is in
+   * flight the worker owns fd, sha and up_fly, and the body is not read (backpressure). */
+  uv_work_t up_work;
+  tb_buf_t up_pend;    /* body bytes received, not yet handed to a job */
+  tb_buf_t up_fly;     /* the bytes the job in flight writes */
+  bool up_busy;        /* a job is in flight */
+  bool up_finishing;   /* ...and it is the final fsync + rename */
+  bool up_end_pending; /* the body ended while a write was in flight */
+  bool up_orphan;      /* the exchange ended meanwhile: free it when the job is back */
+  int up_errno;        /* the job's failure (errno), 0 if none */
+  int up_step;         /* which step of the finish job failed: 1 fsync/mkdir, 2 rename */
+  char up_dir[1200];   /* apps/<uuid>/v<N> under the store, for the finish job */
   /* logs */
   uv_timer_t *timer;
   int log_fd;
@@ -103,6 +115,8 @@ struct tb__node_x {
 
 /* api.c */
 void tb__node_handle(tb_http_req_t *req, void *ud);
+/** Frees an exchange whose request is done (its on_done ran). */
+void tb__node_x_free(tb__node_x_t *x);
 int tb__node_reply_json(tb__node_x_t *x, int status, json_t *v); /* steals v */
 int tb__node_error(tb__node_x_t *x, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -115,7 +129,9 @@ int tb__node_sync(tb_node_t *n, tb_errbuf_t *eb);
 /* store.c: artifact upload */
 void tb__node_put_version(tb__node_x_t *x);
 void tb__node_store_sweep(tb_node_t *n);
-void tb__node_x_store_cleanup(tb__node_x_t *x);
+/** Closes and unlinks the upload's temporary file. Returns false, touching nothing,
+ *  while a threadpool job still uses the exchange (it is then freed when the job ends). */
+bool tb__node_x_store_cleanup(tb__node_x_t *x);
 
 /* stream.c: logs and the /app/ dial */
 void tb__node_get_logs(tb__node_x_t *x);

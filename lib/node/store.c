@@ -11,6 +11,16 @@
  * appends version_uploaded. The version exists once that event is in the log: a file
  * without its event (a crash between the rename and the append) was never acknowledged,
  * and the next PUT of that version removes it and stores the new upload.
+ *
+ * The file work runs on the libuv threadpool (uv_queue_work) so a big upload or a slow
+ * fsync never stalls other requests: each piece of body is handed to a job that hashes
+ * and writes it, and the body is not read while that job is in flight (read_stop, then
+ * read_start when it is back), so at most one read's worth of bytes waits in memory.
+ * The final fsync, mkdir, rename and directory fsyncs are one more job; the event is
+ * appended back on the loop thread. One job at a time per upload, so the worker owns the
+ * file descriptor and hash state while it runs and the loop thread touches them only
+ * between jobs. A client that goes away mid-job leaves the exchange to be freed (and the
+ * temporary file unlinked) when the job comes back.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* renameat2, mkostemp */
@@ -64,7 +74,8 @@ void tb__node_store_sweep(tb_node_t *n) {
   closedir(d);
 }
 
-void tb__node_x_store_cleanup(tb__node_x_t *x) {
+bool tb__node_x_store_cleanup(tb__node_x_t *x) {
+  if (x->up_busy) return false;
   if (x->fd >= 0) {
     close(x->fd);
     x->fd = -1;
@@ -73,6 +84,9 @@ void tb__node_x_store_cleanup(tb__node_x_t *x) {
     unlink(x->tmp_path);
     x->tmp_path[0] = 0;
   }
+  tb_buf_deinit(&x->up_pend);
+  tb_buf_deinit(&x->up_fly);
+  return true;
 }
 
 static int hexval(int c) {
@@ -89,33 +103,157 @@ static void fail(tb__node_x_t *x, int status, const char *code, const char *msg)
   tb_http_resp_error(x->req, status, code, msg);
 }
 
+/* ---- threadpool jobs: they touch only fd, sha, up_fly, tmp_path, up_dir, up_errno, up_step ---- */
+
+static void write_job(uv_work_t *w) {
+  tb__node_x_t *x = w->data;
+  const uint8_t *data = x->up_fly.data;
+  size_t len = x->up_fly.len;
+  crypto_hash_sha256_update(&x->sha, data, len);
+  x->up_errno = 0;
+  while (len > 0) {
+    ssize_t n = write(x->fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      x->up_errno = errno;
+      return;
+    }
+    data += n, len -= (size_t)n;
+  }
+}
+
+static void finish_job(uv_work_t *w) {
+  tb__node_x_t *x = w->data;
+  char final[1300];
+  snprintf(final, sizeof final, "%s/artifact", x->up_dir);
+  x->up_errno = 0, x->up_step = 0;
+  if (fsync(x->fd) != 0 || mkdirs(x->up_dir) != 0) {
+    x->up_errno = errno ? errno : EIO, x->up_step = 1;
+    return;
+  }
+  if (renameat2(AT_FDCWD, x->tmp_path, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
+    x->up_errno = errno, x->up_step = 2;
+    return;
+  }
+  x->tmp_path[0] = 0;
+  fsync_dir(x->up_dir);
+  char parent[1200];
+  snprintf(parent, sizeof parent, "%s", x->up_dir);
+  char *slash = strrchr(parent, '/');
+  if (slash) {
+    *slash = 0;
+    fsync_dir(parent);
+  }
+}
+
+/* ---- the loop side ---- */
+
+static void after_job(uv_work_t *w, int status);
+static void up_end(tb_http_req_t *req, void *ud);
+
+static int queue(tb__node_x_t *x, uv_work_cb job) {
+  x->up_work.data = x;
+  int rc = uv_queue_work(x->node->loop, &x->up_work, job, after_job);
+  if (rc == 0) x->up_busy = true;
+  return rc;
+}
+
+/* Hands what is pending to a write job and pauses the body until it is back. */
+static void kick_write(tb__node_x_t *x) {
+  tb_buf_t t = x->up_fly;
+  x->up_fly = x->up_pend;
+  x->up_pend = t;
+  tb_buf_reset(&x->up_pend);
+  if (queue(x, write_job) != 0) {
+    fail(x, 507, "store_failed", "The artifact could not be written to the store.");
+    return;
+  }
+  tb_http_req_read_stop(x->req);
+}
+
 static void up_data(tb_http_req_t *req, const uint8_t *data, size_t len, void *ud) {
   (void)req;
   tb__node_x_t *x = ud;
   if (x->failed) return;
   x->received += len;
   if (x->received > x->node->max_artifact) {
+    if (x->up_busy) { /* answer once the job is back; drop the bytes meanwhile */
+      x->failed = true;
+      tb_http_req_read_stop(x->req);
+      return;
+    }
     char m[128];
     snprintf(m, sizeof m, "An artifact may be at most %llu bytes.", (unsigned long long)x->node->max_artifact);
     fail(x, 413, "artifact_too_large", m);
     return;
   }
-  crypto_hash_sha256_update(&x->sha, data, len);
-  while (len > 0) {
-    ssize_t w = write(x->fd, data, len);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      fail(x, 507, "store_failed", "The artifact could not be written to the store.");
-      return;
-    }
-    data += w, len -= (size_t)w;
+  if (tb_buf_append(&x->up_pend, data, len) != 0) {
+    if (x->up_busy) x->failed = true, tb_http_req_read_stop(x->req);
+    else fail(x, 507, "store_failed", "The node is out of memory for the upload.");
+    return;
   }
+  if (!x->up_busy) kick_write(x);
+}
+
+static void finish(tb__node_x_t *x);
+
+static void after_job(uv_work_t *w, int status) {
+  tb__node_x_t *x = w->data;
+  bool finishing = x->up_finishing;
+  x->up_busy = false, x->up_finishing = false;
+  if (x->up_orphan) { /* the client went away meanwhile */
+    tb__node_x_free(x);
+    return;
+  }
+  if (status != 0 || x->up_errno != 0) {
+    if (finishing && x->up_step == 2 && x->up_errno == EEXIST)
+      fail(x, 409, "version_exists", "That version was uploaded meanwhile; versions are immutable.");
+    else if (finishing)
+      fail(x, 507, "store_failed",
+           x->up_step == 2 ? "The artifact could not be moved into the store." : "The artifact could not be made durable.");
+    else
+      fail(x, 507, "store_failed", "The artifact could not be written to the store.");
+    return;
+  }
+  if (finishing) {
+    finish(x);
+    return;
+  }
+  if (x->failed) { /* over the limit or out of memory while the job ran */
+    char m[128];
+    x->failed = false;
+    if (x->received > x->node->max_artifact) {
+      snprintf(m, sizeof m, "An artifact may be at most %llu bytes.", (unsigned long long)x->node->max_artifact);
+      fail(x, 413, "artifact_too_large", m);
+    } else
+      fail(x, 507, "store_failed", "The node is out of memory for the upload.");
+    return;
+  }
+  if (x->up_pend.len > 0) {
+    kick_write(x);
+    return;
+  }
+  if (x->up_end_pending) {
+    x->up_end_pending = false;
+    up_end(x->req, x);
+    return;
+  }
+  tb_http_req_read_start(x->req, up_data, up_end, x);
 }
 
 static void up_end(tb_http_req_t *req, void *ud) {
   (void)req;
   tb__node_x_t *x = ud;
   if (x->failed) return;
+  if (x->up_busy) {
+    x->up_end_pending = true;
+    return;
+  }
+  if (x->up_pend.len > 0) {
+    x->up_end_pending = true;
+    kick_write(x);
+    return;
+  }
   uint8_t got[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&x->sha, got);
   char hex[65];
@@ -126,26 +264,25 @@ static void up_end(tb_http_req_t *req, void *ud) {
     fail(x, 400, "digest_mismatch", m);
     return;
   }
-  char id[TB_UUID_STR_LEN + 1], dir[1200], final[1300], rel[200];
+  memcpy(x->want_sha, got, 32); /* kept for finish() */
+  char id[TB_UUID_STR_LEN + 1];
   tb_uuid_format(&x->app_id, id);
-  snprintf(dir, sizeof dir, "%s/apps/%s/v%lld", x->node->store_dir, id, (long long)x->version);
-  snprintf(final, sizeof final, "%s/artifact", dir);
-  snprintf(rel, sizeof rel, "apps/%s/v%lld/artifact", id, (long long)x->version);
-  if (fsync(x->fd) != 0 || mkdirs(dir) != 0) {
+  snprintf(x->up_dir, sizeof x->up_dir, "%s/apps/%s/v%lld", x->node->store_dir, id, (long long)x->version);
+  x->up_finishing = true;
+  if (queue(x, finish_job) != 0) {
+    x->up_finishing = false;
     fail(x, 507, "store_failed", "The artifact could not be made durable.");
-    return;
   }
-  if (renameat2(AT_FDCWD, x->tmp_path, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
-    fail(x, errno == EEXIST ? 409 : 507, errno == EEXIST ? "version_exists" : "store_failed",
-         errno == EEXIST ? "That version was uploaded meanwhile; versions are immutable."
-                         : "The artifact could not be moved into the store.");
-    return;
-  }
-  x->tmp_path[0] = 0;
-  fsync_dir(dir);
-  char parent[1200];
-  snprintf(parent, sizeof parent, "%s/apps/%s", x->node->store_dir, id);
-  fsync_dir(parent);
+}
+
+/* The file is in place and durable: record the version, then answer. */
+static void finish(tb__node_x_t *x) {
+  char hex[65];
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", x->want_sha[i]);
+  char id[TB_UUID_STR_LEN + 1], final[1300], rel[200];
+  tb_uuid_format(&x->app_id, id);
+  snprintf(final, sizeof final, "%s/artifact", x->up_dir);
+  snprintf(rel, sizeof rel, "apps/%s/v%lld/artifact", id, (long long)x->version);
 
   char digest[80], idem[100], eb_[256] = "";
   tb_errbuf_t eb = {eb_, sizeof eb_};
@@ -211,6 +348,9 @@ void tb__node_put_version(tb__node_x_t *x) {
   snprintf(x->tmp_path, sizeof x->tmp_path, "%s/tmp/upload-XXXXXX", x->node->store_dir);
   x->fd = mkostemp(x->tmp_path, O_CLOEXEC);
   crypto_hash_sha256_init(&x->sha);
+  /* At most one read's worth waits while a write is in flight; the bound is only a guard. */
+  tb_buf_init(&x->up_pend, (size_t)64 << 20);
+  tb_buf_init(&x->up_fly, (size_t)64 << 20);
   if (x->fd < 0) {
     if (x->fd < 0) x->tmp_path[0] = 0;
     tb__node_x_store_cleanup(x);

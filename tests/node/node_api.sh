@@ -203,6 +203,101 @@ printf 'server = "%s"\ntoken = "%s"\n' "$U" "$T" >"$WORK/home/.config/tabbify/co
 (cd "$WORK/app/hello_App" && HOME="$WORK/home" "$CLI" status >"$WORK/cli.out" 2>&1) && ok "server and token from config.toml" \
   || fail "config.toml: $(cat "$WORK/cli.out")"
 
+# ---- revocation: POST /v1/revocations (scope admin:revoke) and `tabbify token revoke` ----
+TA=$("$CLI" token create --tenant acme --scope admin:revoke --key-file "$KEY")
+TV=$("$CLI" token create --tenant acme --scope apps:read --key-file "$KEY")
+jti_of() { python3 -c "import sys,json,base64; p=sys.argv[1].split('.')[1]; p+='='*(-len(p)%4); print(json.loads(base64.urlsafe_b64decode(p))['jti'])" "$1"; }
+JTI=$(jti_of "$TV")
+AA=(-H "Authorization: Bearer $TA")
+expect 200 "a token works before it is revoked" -H "Authorization: Bearer $TV" "$U/v1/apps"
+expect 403 "revoking needs admin:revoke" "${A[@]}" -d "{\"kind\":\"token\",\"id\":\"$JTI\"}" "$U/v1/revocations"
+grep -q insufficient_scope "$WORK/body" && ok "403 says insufficient_scope" || fail "403 body: $(cat "$WORK/body")"
+expect 401 "revoking needs a token" -d "{\"kind\":\"token\",\"id\":\"$JTI\"}" "$U/v1/revocations"
+expect 400 "revocation: not JSON" "${AA[@]}" -d 'nope' "$U/v1/revocations"
+expect 400 "revocation: no body" "${AA[@]}" -X POST "$U/v1/revocations"
+expect 400 "revocation: a JSON array" "${AA[@]}" -d '[]' "$U/v1/revocations"
+expect 400 "revocation: bad kind" "${AA[@]}" -d '{"kind":"user","id":"x"}' "$U/v1/revocations"
+expect 400 "revocation: no id" "${AA[@]}" -d '{"kind":"token"}' "$U/v1/revocations"
+expect 400 "revocation: empty id" "${AA[@]}" -d '{"kind":"token","id":""}' "$U/v1/revocations"
+expect 400 "revocation: id not a string" "${AA[@]}" -d '{"kind":"token","id":5}' "$U/v1/revocations"
+expect 400 "revocation: reason not a string" "${AA[@]}" -d "{\"kind\":\"token\",\"id\":\"$JTI\",\"reason\":1}" "$U/v1/revocations"
+expect 200 "the token still works after refused revocations" -H "Authorization: Bearer $TV" "$U/v1/apps"
+clicheck 2 "token revoke without an id" token revoke --token "$TA"
+clicheck 1 "token revoke with a non-admin token" token revoke --token-id "$JTI"
+grep -q "403" "$WORK/cli.err" && ok "non-admin revoke says 403" || fail "non-admin revoke said: $(cat "$WORK/cli.err")"
+clicheck 0 "token revoke --token-id" token revoke --token "$TA" --token-id "$JTI" --reason "leaked in a test"
+grep -q "token $JTI revoked" "$WORK/cli.out" && ok "revoke printed the id" || fail "revoke printed: $(cat "$WORK/cli.out")"
+expect 401 "a revoked token is refused at once" -H "Authorization: Bearer $TV" "$U/v1/apps"
+grep -q '"error":"token_revoked"' "$WORK/body" && ok "401 says token_revoked" || fail "revoked body: $(cat "$WORK/body")"
+clicheck 0 "token revoke again" token revoke --token "$TA" --token-id "$JTI"
+grep -q "already revoked" "$WORK/cli.out" && ok "a second revoke appends nothing" || fail "second revoke printed: $(cat "$WORK/cli.out")"
+clicheck 0 "token revoke --key-id (an unknown key)" token revoke --token "$TA" --key-id "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+expect 200 "events: one credential_revoked per revocation" "${A[@]}" "$U/v1/events?type=credential_revoked"
+nrev=$(python3 -c "import json,sys; a=json.load(open(sys.argv[1])); print(len(a), a[0]['payload']['reason'], a[0]['actor'])" "$WORK/body")
+[ "$nrev" = "2 leaked in a test user:acme" ] && ok "revocations are events with reason and actor" || fail "revocation events: $nrev"
+expect 400 "events?type= with a bad type" "${A[@]}" "$U/v1/events?type=Bad-Type"
+
+# ---- tabbify events against the node (--server, or TABBIFY_SERVER without --state-dir) ----
+"$CLI" events --state-dir "$WORK/state" >"$WORK/ev.local" 2>&1 || fail "local events: $(cat "$WORK/ev.local")"
+clicheck 0 "events (remote through TABBIFY_SERVER)" events
+cmp -s "$WORK/cli.out" "$WORK/ev.local" && ok "remote events print exactly what local ones do" \
+  || fail "remote and local events differ: $(diff "$WORK/ev.local" "$WORK/cli.out" | head -5)"
+"$CLI" events --state-dir "$WORK/state" --json --from 3 --type version_uploaded >"$WORK/ev.local" 2>&1
+clicheck 0 "events --server --json --from 3 --type version_uploaded" events --server "$U" --json --from 3 --type version_uploaded
+cmp -s "$WORK/cli.out" "$WORK/ev.local" && [ -s "$WORK/ev.local" ] && ok "remote --json --type matches local" \
+  || fail "remote and local --json differ: $(diff "$WORK/ev.local" "$WORK/cli.out" | head -5)"
+clicheck 2 "events --server with --state-dir" events --server "$U" --state-dir "$WORK/state"
+clicheck 2 "events --server --verify" events --server "$U" --verify
+clicheck 1 "events --server with a token without events:read" events --server "$U" --token "$TR"
+HEAD=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['offset'])" <(curl -s "$U/health"))
+(cli events --follow --from $((HEAD + 1)) >"$WORK/ev.follow" 2>&1) &
+FOLLOW_PID=$!
+sleep 0.4
+clicheck 0 "token revoke while following" token revoke --token "$TA" --token-id follow-test
+sleep 1.2
+kill "$FOLLOW_PID" 2>/dev/null; wait "$FOLLOW_PID" 2>/dev/null
+grep -q "credential_revoked .*follow-test" "$WORK/ev.follow" && [ "$(wc -l <"$WORK/ev.follow")" = 1 ] \
+  && ok "events --follow polls the node" || fail "events --follow printed: $(cat "$WORK/ev.follow")"
+
+# ---- large uploads run on the threadpool: /health answers while they are in progress ----
+ID2=$(new_uuid7)
+expect 201 "register a second app" "${A[@]}" -d "{\"app\":{\"id\":\"$ID2\",\"name\":\"big\"},\"runtime\":{\"type\":\"wasm-http\"}}" "$U/v1/apps"
+head -c 4000000 /dev/urandom >"$WORK/big4.bin"
+SHA4=$(sha256sum "$WORK/big4.bin" | cut -c1-64)
+UP_PIDS=()
+for v in 1 2 3; do
+  rate=(); [ "$v" != 1 ] && rate=(--limit-rate 2M)
+  curl -s -o /dev/null -w '%{http_code}' "${rate[@]}" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA4" \
+    --data-binary @"$WORK/big4.bin" "$U/v1/apps/$ID2/versions/$v" >"$WORK/upcode$v" &
+  UP_PIDS+=($!)
+done
+sleep 0.2
+busy=0 slowest=0
+for _ in $(seq 10); do
+  [ -n "$(find "$WORK/state/artifacts/tmp" -type f)" ] && busy=$((busy + 1))
+  t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 5 "$U/health")
+  [ "${t% *}" = 200 ] || fail "GET /health during uploads answered ${t% *}"
+  slowest=$(python3 -c "print(max($slowest, ${t#* }))")
+  sleep 0.1
+done
+for p in "${UP_PIDS[@]}"; do wait "$p"; done
+[ "$busy" -gt 0 ] && ok "uploads were in progress during $busy of 10 health checks" || fail "no upload was in progress while checking /health"
+python3 -c "import sys; sys.exit(0 if $slowest < 1.0 else 1)" && ok "GET /health answered within ${slowest}s during large uploads" \
+  || fail "GET /health took ${slowest}s during large uploads"
+[ "$(cat "$WORK/upcode1" "$WORK/upcode2" "$WORK/upcode3")" = "201201201" ] && ok "three 4 MB uploads at once stored" \
+  || fail "concurrent uploads answered $(cat "$WORK/upcode1") $(cat "$WORK/upcode2") $(cat "$WORK/upcode3")"
+for v in 1 2 3; do cmp -s "$WORK/big4.bin" "$WORK/state/artifacts/apps/$ID2/v$v/artifact" || fail "v$v of the big app differs"; done
+
+curl -s -o /dev/null --limit-rate 1M "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA4" \
+  --data-binary @"$WORK/big4.bin" "$U/v1/apps/$ID2/versions/4" &
+CURL_PID=$!
+sleep 0.5
+kill "$CURL_PID" 2>/dev/null; wait "$CURL_PID" 2>/dev/null
+sleep 0.5
+[ -z "$(find "$WORK/state/artifacts/tmp" -type f)" ] && [ ! -e "$WORK/state/artifacts/apps/$ID2/v4" ] \
+  && ok "a client gone mid-upload leaves nothing behind" || fail "left after the client went away: $(find "$WORK/state/artifacts/tmp" "$WORK/state/artifacts/apps/$ID2" -type f)"
+expect 200 "the node still answers after that" "$U/health"
+
 # ---- SIGKILL mid-upload: nothing acknowledged is lost, no partial artifact is visible ----
 head -c 3000000 /dev/urandom >"$WORK/v3.bin"
 curl -s -o /dev/null "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/v3.bin" | cut -c1-64)" \
