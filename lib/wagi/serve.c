@@ -14,6 +14,7 @@
 
 #include "tb/alloc.h"
 #include "tb/clock.h"
+#include "tb/http.h"
 #include "tb/wasi.h"
 #include "wagi_int.h"
 
@@ -29,35 +30,6 @@ typedef struct req {
   bool malformed; /* the header block was refused: res->error says why */
   int io_err;     /* an io callback failed */
 } req_t;
-
-static const char *reason_for(int status) {
-  switch (status) {
-  case 200: return "OK";
-  case 201: return "Created";
-  case 202: return "Accepted";
-  case 204: return "No Content";
-  case 301: return "Moved Permanently";
-  case 302: return "Found";
-  case 303: return "See Other";
-  case 304: return "Not Modified";
-  case 307: return "Temporary Redirect";
-  case 308: return "Permanent Redirect";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 409: return "Conflict";
-  case 413: return "Content Too Large";
-  case 429: return "Too Many Requests";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 502: return "Bad Gateway";
-  case 503: return "Service Unavailable";
-  case 504: return "Gateway Timeout";
-  default: return "";
-  }
-}
 
 static bool is_tchar(unsigned char c) {
   return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
@@ -141,7 +113,7 @@ static int parse_head(req_t *r, size_t end) {
     goto out;
   }
   if (status == 0) status = location ? 302 : 200;
-  if (!reason) reason = reason_for(status);
+  if (!reason) reason = tb_http_status_reason(status);
   r->res->status = status;
   r->res->head_sent = true;
   r->head_done = true;
@@ -354,9 +326,9 @@ static int send_error(req_t *r, int status, const char *why) {
   if (!r->res->error[0]) snprintf(r->res->error, sizeof r->res->error, "%s", why);
   r->res->status = status;
   r->res->head_sent = true;
-  rc = r->io->write_head(r->io->arg, status, reason_for(status), hs, 1);
+  rc = r->io->write_head(r->io->arg, status, tb_http_status_reason(status), hs, 1);
   if (rc < 0) return rc;
-  n = snprintf(body, sizeof body, "%d %s\n", status, reason_for(status));
+  n = snprintf(body, sizeof body, "%d %s\n", status, tb_http_status_reason(status));
   return r->io->write_body(r->io->arg, (const uint8_t *)body, (size_t)n) < 0 ? TB_EPIPE : 0;
 }
 

@@ -219,17 +219,7 @@ static bool is_num(uint32_t t) {
 static bool is_ref(uint32_t t) { return t == TB_WASM_FUNCREF || t == TB_WASM_EXTERNREF || t == T_UNKNOWN; }
 
 static const char *tname(uint32_t t) {
-  switch (t) {
-  case TB_WASM_I32: return "i32";
-  case TB_WASM_I64: return "i64";
-  case TB_WASM_F32: return "f32";
-  case TB_WASM_F64: return "f64";
-  case TB_WASM_V128: return "v128";
-  case TB_WASM_FUNCREF: return "funcref";
-  case TB_WASM_EXTERNREF: return "externref";
-  case T_UNKNOWN: return "unknown";
-  default: return "?";
-  }
+  return t == T_UNKNOWN ? "unknown" : tb_wasm_valtype_name((tb_wasm_valtype_t)t);
 }
 
 /* ---- Errors and reading ---- */

@@ -229,18 +229,6 @@ static bool is_valtype(uint8_t b) {
   }
 }
 
-static const char *vt_name(tb_wasm_valtype_t t) {
-  switch (t) {
-  case TB_WASM_I32: return "i32";
-  case TB_WASM_I64: return "i64";
-  case TB_WASM_F32: return "f32";
-  case TB_WASM_F64: return "f64";
-  case TB_WASM_V128: return "v128";
-  case TB_WASM_FUNCREF: return "funcref";
-  case TB_WASM_EXTERNREF: return "externref";
-  }
-  return "?";
-}
 
 static int rd_valtype(decoder_t *d, reader_t *r, tb_wasm_valtype_t *out) {
   size_t at = r->pos;
@@ -548,7 +536,7 @@ static int rd_constexpr(decoder_t *d, reader_t *r, tb_wasm_valtype_t want, tb__w
   if (problem) return 0;
   if (count != 1) {
     invalid(d, start, "type mismatch: a constant expression must produce one %s, this one produces %u values",
-            vt_name(want), count);
+            tb_wasm_valtype_name(want), count);
     return 0;
   }
   if (out->op == TB__WCONST_REF_FUNC && out->bits >= m->nfuncs) {
@@ -556,8 +544,8 @@ static int rd_constexpr(decoder_t *d, reader_t *r, tb_wasm_valtype_t want, tb__w
     return 0;
   }
   if (out->type != want)
-    invalid(d, start, "type mismatch: expected %s, got %s", vt_name(want),
-            vt_name(out->type));
+    invalid(d, start, "type mismatch: expected %s, got %s", tb_wasm_valtype_name(want),
+            tb_wasm_valtype_name(out->type));
   return 0;
 }
 
@@ -930,8 +918,8 @@ static int sec_elem(decoder_t *d, reader_t *r) {
       }
     }
     if (active && e->table < m->ntables && m->tables[e->table].elem != e->type)
-      invalid(d, tat, "type mismatch: %s segment for a table of %s", vt_name(e->type),
-              vt_name(m->tables[e->table].elem));
+      invalid(d, tat, "type mismatch: %s segment for a table of %s", tb_wasm_valtype_name(e->type),
+              tb_wasm_valtype_name(m->tables[e->table].elem));
     uint32_t count;
     if ((rc = rd_count(d, r, &count)) < 0) return rc;
     e->items = tb_calloc(count, sizeof *e->items);
