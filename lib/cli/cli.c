@@ -24,9 +24,13 @@ int tb__cli_fail(int status, const char *fmt, ...) {
 static void usage(FILE *f, const char *prefix, const tb__cli_cmd_t *cmds, int n) {
   fprintf(f, "usage: %s <command> [arguments]\n\ncommands:\n", prefix);
   for (int i = 0; i < n; i++) {
-    char head[64];
+    char head[160];
     snprintf(head, sizeof head, "%s %s", cmds[i].name, cmds[i].args);
-    fprintf(f, "  %-28s %s\n", head, cmds[i].summary);
+    /* A long synopsis gets the summary on a line of its own, aligned with the others. */
+    if (strlen(head) > 28)
+      fprintf(f, "  %s\n  %-28s %s\n", head, "", cmds[i].summary);
+    else
+      fprintf(f, "  %-28s %s\n", head, cmds[i].summary);
   }
 }
 
@@ -60,7 +64,8 @@ static const tb__cli_cmd_t commands[] = {
     {"ula", "UUID", "print the private IPv6 address of the app with this id", tb__cli_ula},
     {"events", "[--from N] [--follow] [--server URL]",
      "print the event log for audit, local or from a node (--type T, --json, --verify)", tb__cli_events},
-    {"wasm", "run FILE [--invoke NAME] [ARGS]", "run a WebAssembly module on Tabbify's engine", tb__cli_wasm},
+    {"wasm", "run [--dir H[::G]] [--dir-ro H[::G]] [--env K[=V]] FILE [--invoke NAME] [ARGS]",
+     "run a WebAssembly module on Tabbify's engine, granting only what is named", tb__cli_wasm},
     {"init", "[--name NAME] [--force]", "write a commented tabbify.toml here", tb__cli_init},
     {"push", "[--manifest FILE]", "upload the app's artifact as its next version", tb__cli_push},
     {"ls", "", "list your apps", tb__cli_ls},
