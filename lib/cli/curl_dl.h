@@ -14,24 +14,23 @@
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
+#include "tb/dl.h"
 #include "tb/err.h"
 
-#define TB__CURL_SYMBOLS(X) \
-  X(curl_easy_cleanup) \
-  X(curl_easy_getinfo) \
-  X(curl_easy_init) \
-  X(curl_easy_perform) \
-  X(curl_easy_setopt) \
-  X(curl_easy_strerror) \
-  X(curl_global_cleanup) \
-  X(curl_global_init) \
-  X(curl_slist_append) \
-  X(curl_slist_free_all) \
+#define TB__CURL_SYMBOLS(X, A) \
+  X(A, curl_easy_cleanup) \
+  X(A, curl_easy_getinfo) \
+  X(A, curl_easy_init) \
+  X(A, curl_easy_perform) \
+  X(A, curl_easy_setopt) \
+  X(A, curl_easy_strerror) \
+  X(A, curl_global_cleanup) \
+  X(A, curl_global_init) \
+  X(A, curl_slist_append) \
+  X(A, curl_slist_free_all) \
 
 typedef struct tb__curl_api {
-#define TB__CURL_PTR_(name) __typeof__(name) *name;
-  TB__CURL_SYMBOLS(TB__CURL_PTR_)
-#undef TB__CURL_PTR_
+  TB__CURL_SYMBOLS(TB_DL_POINTER, )
 } tb__curl_api_t;
 
 /** The loaded functions; valid after tb__curl_load() returned 0. */

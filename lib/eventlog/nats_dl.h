@@ -14,69 +14,68 @@
 
 #include <nats/nats.h>
 
+#include "tb/dl.h"
 #include "tb/err.h"
 
 /* Every libnats function the backend calls. */
-#define TB__NATS_SYMBOLS(X) \
-  X(jsCtx_Destroy) \
-  X(jsFetchRequest_Init) \
-  X(jsMsgMetaData_Destroy) \
-  X(jsOptions_Init) \
-  X(jsStreamConfig_Init) \
-  X(jsStreamInfo_Destroy) \
-  X(jsSubOptions_Init) \
-  X(js_AddStream) \
-  X(js_CreateKeyValue) \
-  X(js_GetMsg) \
-  X(js_GetStreamInfo) \
-  X(js_KeyValue) \
-  X(js_PullSubscribe) \
-  X(kvConfig_Init) \
-  X(kvEntry_Destroy) \
-  X(kvEntry_ValueString) \
-  X(kvStore_Delete) \
-  X(kvStore_Destroy) \
-  X(kvStore_Get) \
-  X(kvStore_PutString) \
-  X(natsConnection_Close) \
-  X(natsConnection_Connect) \
-  X(natsConnection_Destroy) \
-  X(natsConnection_JetStream) \
-  X(natsConnection_PublishMsg) \
-  X(natsConnection_Subscribe) \
-  X(natsInbox_Create) \
-  X(natsInbox_Destroy) \
-  X(natsMsgHeader_Get) \
-  X(natsMsgHeader_Set) \
-  X(natsMsgList_Destroy) \
-  X(natsMsg_Create) \
-  X(natsMsg_Destroy) \
-  X(natsMsg_GetData) \
-  X(natsMsg_GetDataLength) \
-  X(natsMsg_GetMetaData) \
-  X(natsMsg_GetSubject) \
-  X(natsMsg_IsNoResponders) \
-  X(natsOptions_Create) \
-  X(natsOptions_Destroy) \
-  X(natsOptions_SetMaxPingsOut) \
-  X(natsOptions_SetMaxReconnect) \
-  X(natsOptions_SetPingInterval) \
-  X(natsOptions_SetReconnectBufSize) \
-  X(natsOptions_SetReconnectJitter) \
-  X(natsOptions_SetReconnectWait) \
-  X(natsOptions_SetTimeout) \
-  X(natsOptions_SetURL) \
-  X(natsStatus_GetText) \
-  X(natsSubscription_Destroy) \
-  X(natsSubscription_FetchRequest) \
-  X(natsSubscription_SetPendingLimits) \
-  X(natsSubscription_Unsubscribe) \
-  X(nats_GetLastError) \
+#define TB__NATS_SYMBOLS(X, A) \
+  X(A, jsCtx_Destroy) \
+  X(A, jsFetchRequest_Init) \
+  X(A, jsMsgMetaData_Destroy) \
+  X(A, jsOptions_Init) \
+  X(A, jsStreamConfig_Init) \
+  X(A, jsStreamInfo_Destroy) \
+  X(A, jsSubOptions_Init) \
+  X(A, js_AddStream) \
+  X(A, js_CreateKeyValue) \
+  X(A, js_GetMsg) \
+  X(A, js_GetStreamInfo) \
+  X(A, js_KeyValue) \
+  X(A, js_PullSubscribe) \
+  X(A, kvConfig_Init) \
+  X(A, kvEntry_Destroy) \
+  X(A, kvEntry_ValueString) \
+  X(A, kvStore_Delete) \
+  X(A, kvStore_Destroy) \
+  X(A, kvStore_Get) \
+  X(A, kvStore_PutString) \
+  X(A, natsConnection_Close) \
+  X(A, natsConnection_Connect) \
+  X(A, natsConnection_Destroy) \
+  X(A, natsConnection_JetStream) \
+  X(A, natsConnection_PublishMsg) \
+  X(A, natsConnection_Subscribe) \
+  X(A, natsInbox_Create) \
+  X(A, natsInbox_Destroy) \
+  X(A, natsMsgHeader_Get) \
+  X(A, natsMsgHeader_Set) \
+  X(A, natsMsgList_Destroy) \
+  X(A, natsMsg_Create) \
+  X(A, natsMsg_Destroy) \
+  X(A, natsMsg_GetData) \
+  X(A, natsMsg_GetDataLength) \
+  X(A, natsMsg_GetMetaData) \
+  X(A, natsMsg_GetSubject) \
+  X(A, natsMsg_IsNoResponders) \
+  X(A, natsOptions_Create) \
+  X(A, natsOptions_Destroy) \
+  X(A, natsOptions_SetMaxPingsOut) \
+  X(A, natsOptions_SetMaxReconnect) \
+  X(A, natsOptions_SetPingInterval) \
+  X(A, natsOptions_SetReconnectBufSize) \
+  X(A, natsOptions_SetReconnectJitter) \
+  X(A, natsOptions_SetReconnectWait) \
+  X(A, natsOptions_SetTimeout) \
+  X(A, natsOptions_SetURL) \
+  X(A, natsStatus_GetText) \
+  X(A, natsSubscription_Destroy) \
+  X(A, natsSubscription_FetchRequest) \
+  X(A, natsSubscription_SetPendingLimits) \
+  X(A, natsSubscription_Unsubscribe) \
+  X(A, nats_GetLastError) \
 
 typedef struct tb__nats_api {
-#define TB__NATS_PTR_(name) __typeof__(name) *name;
-  TB__NATS_SYMBOLS(TB__NATS_PTR_)
-#undef TB__NATS_PTR_
+  TB__NATS_SYMBOLS(TB_DL_POINTER, )
 } tb__nats_api_t;
 
 /** The loaded functions; valid after tb__nats_load() returned 0. */
