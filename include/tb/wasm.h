@@ -83,6 +83,9 @@ typedef struct tb_wasm_functype {
   const tb_wasm_valtype_t *params, *results;
 } tb_wasm_functype_t;
 
+/** Writes "(i32, i64) -> (f32)" into `buf` (at most `size` bytes, NUL-terminated). */
+void tb_wasm_functype_format(const tb_wasm_functype_t *t, char *buf, size_t size);
+
 /* ---- Traps ---- */
 
 typedef enum tb_wasm_trap_kind {

@@ -103,17 +103,6 @@ static void types_of(const char *sig, tb_wasm_valtype_t *out) {
   for (size_t i = 0; sig[i]; i++) out[i] = sig[i] == 'I' ? TB_WASM_I64 : TB_WASM_I32;
 }
 
-static void functype_text(const tb_wasm_functype_t *t, char *buf, size_t size) {
-  size_t n = 0;
-  n += (size_t)snprintf(buf + n, size - n, "(");
-  for (uint32_t i = 0; i < t->nparams && n < size; i++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", tb_wasm_valtype_name(t->params[i]));
-  if (n < size) n += (size_t)snprintf(buf + n, size - n, ") -> (");
-  for (uint32_t i = 0; i < t->nresults && n < size; i++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", tb_wasm_valtype_name(t->results[i]));
-  if (n < size) snprintf(buf + n, size - n, ")");
-}
-
 static bool is_wasi(const tb_wasm_port_t *imp) {
   return imp->module_len == strlen(TB_WASI_MODULE) && memcmp(imp->module, TB_WASI_MODULE, imp->module_len) == 0;
 }
@@ -151,8 +140,8 @@ int tb_wasi_link(tb_wasi_ctx_t *ctx, tb_wasm_store_t *store, const tb_wasm_modul
                 (want.nresults == 0 || memcmp(imp.type.func.results, results, want.nresults * sizeof *results) == 0);
     if (!same) {
       char w[160], g[160] = "not a function";
-      functype_text(&want, w, sizeof w);
-      if (imp.type.kind == TB_WASM_EXTERN_FUNC) functype_text(&imp.type.func, g, sizeof g);
+      tb_wasm_functype_format(&want, w, sizeof w);
+      if (imp.type.kind == TB_WASM_EXTERN_FUNC) tb_wasm_functype_format(&imp.type.func, g, sizeof g);
       return tb_errf(eb, TB_EINVAL, "import \"%s\" \"%s\": WASI defines %s, the module declares %s", TB_WASI_MODULE,
                      fns[k].name, w, g);
     }

@@ -5,6 +5,8 @@
  */
 #include "tb/wasm.h"
 
+#include <stdio.h>
+
 const char *tb_wasm_valtype_name(tb_wasm_valtype_t t) {
   switch (t) {
   case TB_WASM_I32:
@@ -61,3 +63,13 @@ const char *tb_wasm_trap_message(tb_wasm_trap_kind_t kind) {
   return "trap";
 }
 
+void tb_wasm_functype_format(const tb_wasm_functype_t *t, char *buf, size_t size) {
+  size_t n = 0;
+  n += (size_t)snprintf(buf + n, size - n, "(");
+  for (uint32_t i = 0; i < t->nparams && n < size; i++)
+    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", tb_wasm_valtype_name(t->params[i]));
+  if (n < size) n += (size_t)snprintf(buf + n, size - n, ") -> (");
+  for (uint32_t i = 0; i < t->nresults && n < size; i++)
+    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", tb_wasm_valtype_name(t->results[i]));
+  if (n < size) snprintf(buf + n, size - n, ")");
+}

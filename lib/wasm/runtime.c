@@ -603,17 +603,6 @@ int tb_wasm_caller_exit(tb_wasm_caller_t *caller, int code) {
 
 /* ---- Instantiation ---- */
 
-static void functype_text(const tb_wasm_functype_t *t, char *buf, size_t size) {
-  size_t n = 0;
-  n += (size_t)snprintf(buf + n, size - n, "(");
-  for (uint32_t i = 0; i < t->nparams && n < size; i++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " " : "", tb_wasm_valtype_name(t->params[i]));
-  if (n < size) n += (size_t)snprintf(buf + n, size - n, ") -> (");
-  for (uint32_t i = 0; i < t->nresults && n < size; i++)
-    n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " " : "", tb_wasm_valtype_name(t->results[i]));
-  if (n < size) snprintf(buf + n, size - n, ")");
-}
-
 static const char *const kind_names[] = {"a function", "a table", "a memory", "a global"};
 
 /* An extern's limits are a subtype of the declared ones (spec "import matching"). */
@@ -634,8 +623,8 @@ static int check_import(const tb_wasm_module_t *m, const tb__wimport_t *im, cons
     const tb__wfunctype_t *ft = &m->types[im->type_index];
     if (ex->of.func->type_id == ft->id) return 0;
     tb_wasm_functype_t wt = {ft->nparams, ft->nresults, ft->types, ft->types + ft->nparams};
-    functype_text(&wt, want, sizeof want);
-    functype_text(&ex->of.func->type, got, sizeof got);
+    tb_wasm_functype_format(&wt, want, sizeof want);
+    tb_wasm_functype_format(&ex->of.func->type, got, sizeof got);
     return tb_errf(eb, TB_EINVAL, "import \"%s\" \"%s\": expected a function of type %s, got %s (incompatible import "
                    "type)", im->module, im->name, want, got);
   }
