@@ -349,14 +349,18 @@ static void set_uuid(ctx_t *c, const tb_toml_value_t *v, const char *path) {
   }
 }
 
+/* Checks that `v` is an array or table and allocates one zeroed item per element of it;
+ * NULL (with the diagnostic or the out-of-memory mark made) when it cannot. */
+static void *alloc_items(ctx_t *c, const tb_toml_value_t *v, tb_toml_type_t type, const char *path, size_t item) {
+  if (!expect_type(c, v, type, path)) return NULL;
+  void *items = tb_calloc(tb_toml_len(v), item);
+  if (items == NULL) c->oom = 1;
+  return items;
+}
+
 static void set_strv(ctx_t *c, const tb_toml_value_t *v, tb_strv_t *dst, const char *path) {
-  if (!expect_type(c, v, TB_TOML_ARRAY, path)) return;
+  if ((dst->v = alloc_items(c, v, TB_TOML_ARRAY, path, sizeof *dst->v)) == NULL) return;
   size_t n = tb_toml_len(v);
-  dst->v = tb_calloc(n, sizeof *dst->v);
-  if (dst->v == NULL) {
-    c->oom = 1;
-    return;
-  }
   char elem_path[160];
   snprintf(elem_path, sizeof elem_path, "%s[]", path);
   for (size_t i = 0; i < n; i++) {
@@ -368,13 +372,8 @@ static void set_strv(ctx_t *c, const tb_toml_value_t *v, tb_strv_t *dst, const c
 }
 
 static void set_ports(ctx_t *c, const tb_toml_value_t *v, tb_portv_t *dst, const char *path) {
-  if (!expect_type(c, v, TB_TOML_ARRAY, path)) return;
+  if ((dst->v = alloc_items(c, v, TB_TOML_ARRAY, path, sizeof *dst->v)) == NULL) return;
   size_t n = tb_toml_len(v);
-  dst->v = tb_calloc(n, sizeof *dst->v);
-  if (dst->v == NULL) {
-    c->oom = 1;
-    return;
-  }
   for (size_t i = 0; i < n; i++) {
     const tb_toml_value_t *e = tb_toml_at(v, i);
     char got[96];
@@ -387,13 +386,8 @@ static void set_ports(ctx_t *c, const tb_toml_value_t *v, tb_portv_t *dst, const
 }
 
 static void set_map(ctx_t *c, const tb_toml_value_t *v, tb_env_t *dst, const char *path) {
-  if (!expect_type(c, v, TB_TOML_TABLE, path)) return;
+  if ((dst->v = alloc_items(c, v, TB_TOML_TABLE, path, sizeof *dst->v)) == NULL) return;
   size_t n = tb_toml_len(v);
-  dst->v = tb_calloc(n, sizeof *dst->v);
-  if (dst->v == NULL) {
-    c->oom = 1;
-    return;
-  }
   for (size_t i = 0; i < n; i++) {
     const tb_toml_value_t *val;
     tb_toml_pos_t kpos;
