@@ -113,6 +113,15 @@ int tb_proj_supervisors(tb_projections_t *p, const char *tag, const char *runtim
 /** The runner serving `app` now ({"runner","supervisor","address","pid",...}). */
 int tb_proj_runner_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out);
 
+/**
+ * What a supervisor should run: every app (not deleted) whose current deployment is
+ * placed on `supervisor`, oldest app first, as [{"app": app summary, "name", "tenant",
+ * "app_state", "deployment": the deployment, "version": the version deployed (digest,
+ * artifact...) or null, "runner": the app's current runner or null}]. The supervisor
+ * compares this with the runners it has (lib/supervisor).
+ */
+int tb_proj_placements(tb_projections_t *p, const tb_uuid_t *supervisor, json_t **out);
+
 /** The secrets of `app`: [{"name","version","key_id","updated_at","updated_by"}], by name. */
 int tb_proj_secrets_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out);
 

@@ -494,7 +494,9 @@ static int started(tb__state_t *st, const tb_event_t *ev, const tb_event_field_t
   set_str(&r->address, &address);
   tb_free(r->reason);
   r->reason = NULL;
-  if (!terminal_dep(d->state) || adopted) d->state = "running";
+  /* A restarted runner revives a crashed deployment; one that was replaced or stopped
+   * stays over unless a restarted supervisor adopted its still-living runner. */
+  if (!terminal_dep(d->state) || adopted || strcmp(d->state, "crashed") == 0) d->state = "running";
   d->runner = rid;
   d->supervisor = sup;
   d->updated_at = ev->ts_ns;
@@ -541,6 +543,9 @@ static int ended(tb__state_t *st, const tb_event_t *ev, const tb_event_field_t *
     rc = refuse(eb, ev, "no such runner");
     goto out;
   }
+  /* An on_request runner that stopped for want of traffic leaves its app "idle": the next
+   * request starts it again (scale to zero). */
+  bool idle = !crashed && reason && strcmp(reason, "idle") == 0;
   if (r) {
     rid = r->id;
     r->state = crashed ? "crashed" : "exited";
@@ -558,12 +563,15 @@ static int ended(tb__state_t *st, const tb_event_t *ev, const tb_event_field_t *
                        strcmp(d->state, "requested") == 0)) {
     d->state = "crashed";
     d->updated_at = ev->ts_ns;
+  } else if (d && idle && strcmp(d->state, "running") == 0) {
+    d->state = "idle";
+    d->updated_at = ev->ts_ns;
   }
   bool current = r ? memcmp(a->runner.b, rid.b, 16) == 0 : true;
   if (current) {
     memset(&a->runner, 0, sizeof a->runner);
     if (crashed) a->state = "crashed";
-    else if (strcmp(a->state, "running") == 0) a->state = "exited";
+    else if (strcmp(a->state, "running") == 0) a->state = idle ? "idle" : "exited";
     a->updated_at = ev->ts_ns;
   }
   prune_runners(st, a);

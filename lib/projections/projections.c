@@ -14,7 +14,7 @@ void tb__state_init(tb__state_t *st) { memset(st, 0, sizeof *st); }
 /* Every state a record can be in; records point at these strings. */
 static const char *const states[] = {"registered", "deploying", "running",    "crashed", "stopped",
                                      "exited",     "failed",    "deleted",    "requested", "placed",
-                                     "superseded", "up",        "lost",       "left"};
+                                     "superseded", "up",        "lost",       "left",    "idle"};
 
 const char *tb__state_name(const char *s) {
   for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)

@@ -151,6 +151,7 @@ int tb__state_decode(tb__state_t *st, const void *data, size_t len, tb_errbuf_t 
 const char *tb__state_name(const char *s);
 
 json_t *tb__app_json(const tb__app_t *a, bool full);
+json_t *tb__version_json(const tb__version_t *v);
 json_t *tb__deployment_json(const tb__deployment_t *d);
 json_t *tb__supervisor_json(const tb__supervisor_t *s);
 json_t *tb__runner_json(const tb__runner_t *r);

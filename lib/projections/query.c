@@ -134,6 +134,34 @@ int tb_proj_runner_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out) {
   return answer(j, out);
 }
 
+int tb_proj_placements(tb_projections_t *p, const tb_uuid_t *supervisor, json_t **out) {
+  *out = NULL;
+  pthread_rwlock_rdlock(&p->lock);
+  size_t n = 0;
+  void **apps = tb__map_sorted(&p->st.apps, &n);
+  json_t *arr = apps ? json_array() : NULL;
+  for (size_t i = 0; arr && i < n; i++) {
+    tb__app_t *a = apps[i];
+    tb__deployment_t *d = tb__map_get(&p->st.deployments, &a->deployment);
+    if (d == NULL || memcmp(d->supervisor.b, supervisor->b, 16) != 0 || strcmp(a->state, "deleted") == 0) continue;
+    const tb__version_t *v = NULL;
+    for (size_t k = 0; k < a->n_versions; k++)
+      if (a->versions[k].version == d->version) v = &a->versions[k];
+    tb__runner_t *r = tb__map_get(&p->st.runners, &a->runner);
+    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "app", tb__app_json(a, false), "name",
+                          a->name ? a->name : "", "tenant", a->tenant ? a->tenant : "", "app_state", a->state,
+                          "deployment", tb__deployment_json(d), "version", v ? tb__version_json(v) : json_null(),
+                          "runner", r ? tb__runner_json(r) : json_null());
+    if (o == NULL || json_array_append_new(arr, o) != 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
+  pthread_rwlock_unlock(&p->lock);
+  tb_free(apps);
+  return answer(arr, out);
+}
+
 int tb_proj_secrets_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out) {
   *out = NULL;
   pthread_rwlock_rdlock(&p->lock);

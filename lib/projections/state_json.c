@@ -55,7 +55,7 @@ static json_t *obj(const char *k, ...) {
   return o;
 }
 
-static json_t *version_json(const tb__version_t *v) {
+json_t *tb__version_json(const tb__version_t *v) {
   return obj("version", json_integer(v->version), "digest", jstr(v->digest), "size", json_integer(v->size), "artifact",
              jstr(v->artifact), "runtime", jstr(v->runtime), "uploaded_at", json_integer(v->uploaded_at),
              "uploaded_by", jstr(v->uploaded_by), NULL);
@@ -94,7 +94,7 @@ json_t *tb__app_json(const tb__app_t *a, bool full) {
   }
   json_t *vs = json_array(), *ss = json_array();
   bool ok = vs && ss;
-  for (size_t i = 0; ok && i < a->n_versions; i++) ok = json_array_append_new(vs, version_json(&a->versions[i])) == 0;
+  for (size_t i = 0; ok && i < a->n_versions; i++) ok = json_array_append_new(vs, tb__version_json(&a->versions[i])) == 0;
   for (size_t i = 0; ok && i < a->n_secrets; i++)
     ok = json_array_append_new(ss, tb__secret_json(&a->secrets[i], true)) == 0;
   if (!ok || json_object_set_new(o, "versions", vs) != 0) {

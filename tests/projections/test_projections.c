@@ -213,6 +213,89 @@ static void test_life_cycle(void **state) {
   tb_projections_free(p);
 }
 
+/*
+ * What a supervisor reads: its placements, a crashed deployment revived by the restart,
+ * and scale to zero (runner_exited "idle" leaves the app idle, the next app_started
+ * brings it back).
+ */
+static void test_supervisor_view(void **state) {
+  tb_projections_t *p = NULL;
+  assert_int_equal(tb_projections_new(&p), 0);
+  next_off = 0;
+  json_t *j = NULL;
+  tb_uuid_t app = U(APP), sup = U(SUP), sup2 = U(SUP2);
+  apply_ok(p, "supervisor_registered", "{\"supervisor\":\"" SUP "\",\"name\":\"box\",\"address\":\"127.0.0.1:1\"}");
+  apply_ok(p, "app_registered", "{\"app\":\"" APP "\",\"tenant\":\"acme\",\"name\":\"hello\",\"runtime\":\"wasm-http\"}");
+  apply_ok(p, "app_registered", "{\"app\":\"" APP2 "\",\"tenant\":\"acme\",\"name\":\"x\",\"runtime\":\"wasm-http\"}");
+  assert_int_equal(tb_proj_placements(p, &sup, &j), 0);
+  assert_int_equal(json_array_size(j), 0);
+  json_decref(j);
+  apply_ok(p, "version_uploaded",
+           "{\"app\":\"" APP "\",\"version\":1,\"digest\":\"sha256:aa\",\"artifact\":\"apps/a/v1/artifact\"}");
+  apply_ok(p, "deploy_requested", "{\"app\":\"" APP "\",\"deployment\":\"" DEP1 "\",\"version\":1}");
+  apply_ok(p, "deployment_placed", "{\"app\":\"" APP "\",\"deployment\":\"" DEP1 "\",\"supervisor\":\"" SUP "\"}");
+  assert_int_equal(tb_proj_placements(p, &sup2, &j), 0);
+  assert_int_equal(json_array_size(j), 0); /* placed elsewhere */
+  json_decref(j);
+  assert_int_equal(tb_proj_placements(p, &sup, &j), 0);
+  assert_int_equal(json_array_size(j), 1);
+  json_t *pl = json_array_get(j, 0);
+  assert_string_equal(S(json_object_get(pl, "app"), "app"), APP);
+  assert_string_equal(S(pl, "name"), "hello");
+  assert_string_equal(S(json_object_get(pl, "deployment"), "deployment"), DEP1);
+  assert_string_equal(S(json_object_get(pl, "version"), "artifact"), "apps/a/v1/artifact");
+  assert_true(json_is_null(json_object_get(pl, "runner")));
+  json_decref(j);
+
+  /* A crash, then the supervisor's restart: the deployment runs again. */
+  apply_ok(p, "app_started", "{\"app\":\"" APP "\",\"deployment\":\"" DEP1 "\",\"supervisor\":\"" SUP
+           "\",\"runner\":\"" RUN1 "\",\"address\":\"127.0.0.1:2\"}");
+  apply_ok(p, "app_crashed", "{\"app\":\"" APP "\",\"runner\":\"" RUN1 "\",\"signal\":9}");
+  assert_int_equal(tb_proj_deployment(p, &(tb_uuid_t){0}, &j), TB_ENOTFOUND);
+  tb_uuid_t dep1 = U(DEP1);
+  assert_int_equal(tb_proj_deployment(p, &dep1, &j), 0);
+  assert_string_equal(S(j, "state"), "crashed");
+  json_decref(j);
+  apply_ok(p, "app_started", "{\"app\":\"" APP "\",\"deployment\":\"" DEP1 "\",\"supervisor\":\"" SUP
+           "\",\"runner\":\"" RUN2 "\",\"address\":\"127.0.0.1:3\"}");
+  assert_int_equal(tb_proj_deployment(p, &dep1, &j), 0);
+  assert_string_equal(S(j, "state"), "running");
+  json_decref(j);
+  assert_int_equal(tb_proj_app(p, &app, &j), 0);
+  assert_string_equal(S(j, "state"), "running");
+  json_decref(j);
+
+  /* Scale to zero and back. */
+  apply_ok(p, "runner_exited", "{\"app\":\"" APP "\",\"runner\":\"" RUN2 "\",\"exit_code\":10,\"reason\":\"idle\"}");
+  assert_int_equal(tb_proj_app(p, &app, &j), 0);
+  assert_string_equal(S(j, "state"), "idle");
+  assert_string_equal(S(json_object_get(j, "current_deployment"), "state"), "idle");
+  json_decref(j);
+  assert_int_equal(tb_proj_runner_of(p, &app, &j), TB_ENOTFOUND);
+  assert_int_equal(tb_proj_placements(p, &sup, &j), 0);
+  assert_string_equal(S(json_array_get(j, 0), "app_state"), "idle");
+  json_decref(j);
+  apply_ok(p, "app_started", "{\"app\":\"" APP "\",\"deployment\":\"" DEP1 "\",\"supervisor\":\"" SUP
+           "\",\"runner\":\"" RUN1 "\",\"address\":\"127.0.0.1:4\"}");
+  assert_int_equal(tb_proj_app(p, &app, &j), 0);
+  assert_string_equal(S(j, "state"), "running");
+  json_decref(j);
+
+  /* A plain exit (not idle) leaves the app exited; a stop ends the placement's runnability. */
+  apply_ok(p, "runner_exited", "{\"app\":\"" APP "\",\"runner\":\"" RUN1 "\",\"reason\":\"replaced\"}");
+  assert_int_equal(tb_proj_app(p, &app, &j), 0);
+  assert_string_equal(S(j, "state"), "exited");
+  json_decref(j);
+  apply_ok(p, "app_stopped", "{\"app\":\"" APP "\"}");
+  assert_int_equal(tb_proj_placements(p, &sup, &j), 0);
+  assert_string_equal(S(json_array_get(j, 0), "app_state"), "stopped");
+  assert_string_equal(S(json_object_get(json_array_get(j, 0), "deployment"), "state"), "stopped");
+  json_decref(j);
+
+  tb_projections_free(p);
+  (void)state;
+}
+
 static void test_apply_rules(void **state) {
   tb_projections_t *p = NULL;
   assert_int_equal(tb_projections_new(&p), 0);
@@ -575,7 +658,7 @@ static void test_allocation_failures(void **state) {
 int main(void) {
   evtest_setup("embedded");
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_life_cycle),  cmocka_unit_test(test_apply_rules),
+      cmocka_unit_test(test_life_cycle),  cmocka_unit_test(test_supervisor_view), cmocka_unit_test(test_apply_rules),
       cmocka_unit_test(test_snapshots),   cmocka_unit_test(test_secrets_never_in_clear),
       cmocka_unit_test(test_concurrent_queries), cmocka_unit_test(test_allocation_failures),
   };
