@@ -369,6 +369,15 @@ int tb_http_resp_write(tb_http_req_t *req, const void *data, size_t len, tb_http
 /** Finishes the response. TB_EINVAL if fewer bytes than the Content-Length were written
  *  (the connection is then closed, since the client cannot tell where the body ends). */
 int tb_http_resp_end(tb_http_req_t *req);
+/**
+ * Ends the exchange without finishing its response, so that the client sees a truncated
+ * message rather than a clean end: what was queued is flushed, then the connection is
+ * half-closed and closed (no last chunk, fewer bytes than a Content-Length promised).
+ * For a proxy whose upstream failed after the response head went out. Later resp_* and
+ * read_start calls return TB_ECANCELED; on_done runs with TB_ECONNABORTED. A no-op if the
+ * exchange is already being torn down. Pending write callbacks still run.
+ */
+void tb_http_resp_abort(tb_http_req_t *req);
 /** Response bytes accepted by tb_http_resp_write and not yet written to the socket. */
 size_t tb_http_resp_queued(const tb_http_req_t *req);
 /** start + write + end with a fixed body and one Content-Type (NULL: none). */

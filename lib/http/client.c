@@ -160,6 +160,10 @@ static void on_write(uv_write_t *uw, int status) {
   k->nwrites--;
   if (k->closing) return;
   if (status < 0) {
+    if (k->state == C_IDLE) { /* the last call's tail failed after its answer: drop the connection */
+      conn_close(k);
+      return;
+    }
     /* The server may have answered and closed (413 to a long upload): stop sending and
      * let the read side decide; EOF without a complete response fails the call. */
     k->write_err = tb__http_uv_err(status);
@@ -170,9 +174,47 @@ static void on_write(uv_write_t *uw, int status) {
   conn_process(k);
 }
 
-/* Writes a copy of pre + data + post, then `extra` (borrowed: the caller's body). */
+static void conn_schedule(cconn_t *k);
+
+/* Writes pre + data + post, then `extra` (borrowed: the caller's body). With nothing in
+ * flight the socket is tried at once (uv_try_write), which spares the copy, the write
+ * request and libuv's re-arming of the poll set; the pump then carries on as on_write
+ * would. Otherwise (or for what the socket did not take) a copy of pre + data + post is
+ * queued, followed by `extra`. */
 static int conn_write(cconn_t *k, const void *pre, size_t prelen, const void *data, size_t len, const void *post,
                       size_t postlen, const void *extra, size_t extralen) {
+  if (k->nwrites == 0) {
+    uv_buf_t tb[4];
+    unsigned nb = 0;
+    if (prelen) tb[nb++] = uv_buf_init((char *)pre, (unsigned)prelen);
+    if (len) tb[nb++] = uv_buf_init((char *)data, (unsigned)len);
+    if (postlen) tb[nb++] = uv_buf_init((char *)post, (unsigned)postlen);
+    if (extralen) tb[nb++] = uv_buf_init((char *)extra, (unsigned)extralen);
+    size_t all = prelen + len + postlen + extralen;
+    int r = nb ? uv_try_write(&k->h->stream, tb, nb) : 0;
+    if (r >= 0 && (size_t)r == all) {
+      k->last_io = uv_now(k->cl->loop);
+      conn_schedule(k);
+      return 0;
+    }
+    if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) { /* as on_write does: let the read side decide */
+      k->write_err = tb__http_uv_err(r);
+      if (k->call) k->call->body_sent = true;
+      conn_schedule(k);
+      return 0;
+    }
+    if (r > 0) { /* queue the rest, dropping what went out from the front */
+      size_t skip = (size_t)r;
+      const void **ptrs[4] = {&pre, &data, &post, &extra};
+      size_t *lens[4] = {&prelen, &len, &postlen, &extralen};
+      for (int i = 0; i < 4 && skip > 0; i++) {
+        size_t l = *lens[i], d = skip < l ? skip : l;
+        *ptrs[i] = (const uint8_t *)*ptrs[i] + d;
+        *lens[i] = l - d;
+        skip -= d;
+      }
+    }
+  }
   size_t total = prelen + len + postlen;
   cwreq_t *w = tb_malloc(sizeof *w + total);
   if (w == NULL) return TB_ENOMEM;
@@ -381,8 +423,11 @@ static void conn_process(cconn_t *k) {
     }
     if (k->state != C_BUSY) break;
     if (call->resp_done) {
+      /* A write may still await its callback although the answer is in (libuv runs write
+       * callbacks a loop turn later): the bytes are the kernel's, in order, so the
+       * connection can serve the next call; on_write closes it if that write failed. */
       bool reusable = call->resp_keep_alive && !k->peer_eof && k->write_err == 0 && call->body_sent &&
-                      k->nwrites == 0 && k->rstart == k->rend;
+                      k->rstart == k->rend;
       call_finish(call, 0, reusable);
       break;
     }

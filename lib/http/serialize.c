@@ -96,6 +96,8 @@ static bool valid_value(const char *s) {
 static bool owned_header(const char *name) {
   static const char *const owned[] = {"content-length", "transfer-encoding", "connection", "keep-alive",
                                       "te", "trailer", "upgrade", "proxy-connection"};
+  char c0 = (char)(name[0] | 0x20);
+  if (c0 != 'c' && c0 != 't' && c0 != 'k' && c0 != 'u' && c0 != 'p') return false; /* most headers */
   for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++)
     if (strcasecmp(name, owned[i]) == 0) return true;
   return false;
@@ -107,15 +109,43 @@ static int check_headers(const tb_http_header_t *h, size_t n) {
   return 0;
 }
 
+/* The Date value changes once a second; each thread keeps the last one it formatted. */
 static void http_date(char out[40]) {
   static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  static _Thread_local time_t last = -1;
+  static _Thread_local char text[40];
   time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  snprintf(out, 40, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
-           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (now != last) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    last = now;
+  }
+  memcpy(out, text, sizeof text);
+}
+
+/* Appends the decimal digits of `v`. */
+static int put_int(tb_buf_t *out, long long v) {
+  char d[24];
+  size_t n = 0;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do d[sizeof d - 1 - n++] = (char)('0' + u % 10); while ((u /= 10) != 0);
+  if (v < 0) d[sizeof d - 1 - n++] = '-';
+  return tb_buf_append(out, d + sizeof d - n, n);
+}
+
+/* "name: value\r\n", without printf's parsing: heads are built once per message. */
+static int put_header(tb_buf_t *out, const char *name, const char *value) {
+  size_t nl = strlen(name), vl = strlen(value);
+  int rc = tb_buf_reserve(out, nl + vl + 4);
+  if (rc == 0) rc = tb_buf_append(out, name, nl);
+  if (rc == 0) rc = tb_buf_append(out, ": ", 2);
+  if (rc == 0) rc = tb_buf_append(out, value, vl);
+  if (rc == 0) rc = tb_buf_append(out, "\r\n", 2);
+  return rc;
 }
 
 int tb_http_response_head(tb_buf_t *out, int status, const char *reason, const tb_http_header_t *headers,
@@ -133,24 +163,32 @@ int tb_http_response_head(tb_buf_t *out, int status, const char *reason, const t
   if (status / 100 == 1) f->keep_alive = true; /* interim: the final response follows */
 
   bool has_date = false;
-  if ((rc = tb_buf_printf(out, "HTTP/1.1 %03d %s\r\n", status, reason)) != 0) goto out;
+  {
+    char line[16] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100), line[10] = (char)('0' + status / 10 % 10), line[11] = (char)('0' + status % 10);
+    if ((rc = tb_buf_append(out, line, 13)) != 0 || (rc = tb_buf_puts(out, reason)) != 0 ||
+        (rc = tb_buf_append(out, "\r\n", 2)) != 0)
+      goto out;
+  }
   for (size_t i = 0; i < nheaders; i++) {
     if (owned_header(headers[i].name)) continue;
     if (strcasecmp(headers[i].name, "date") == 0) has_date = true; /* a proxy passes the origin's */
-    if ((rc = tb_buf_printf(out, "%s: %s\r\n", headers[i].name, headers[i].value)) != 0) goto out;
+    if ((rc = put_header(out, headers[i].name, headers[i].value)) != 0) goto out;
   }
   if (status / 100 == 1) goto end; /* no Date, no framing on interim responses */
   if (!has_date) {
     char date[40];
     http_date(date);
-    if ((rc = tb_buf_printf(out, "Date: %s\r\n", date)) != 0) goto out;
+    if ((rc = put_header(out, "Date", date)) != 0) goto out;
   }
 
   if (status == 204 || (status / 100 == 1)) {
     /* no framing headers at all */
   } else if (f->content_length >= 0) {
     if (status != 304 || f->content_length > 0)
-      if ((rc = tb_buf_printf(out, "Content-Length: %lld\r\n", (long long)f->content_length)) != 0) goto out;
+      if ((rc = tb_buf_puts(out, "Content-Length: ")) != 0 || (rc = put_int(out, f->content_length)) != 0 ||
+          (rc = tb_buf_append(out, "\r\n", 2)) != 0)
+        goto out;
   } else if (f->head_request || status == 304) {
     /* the length of a body never sent is unknown: say nothing */
   } else if (http10) {
@@ -188,15 +226,19 @@ int tb_http_request_head(tb_buf_t *out, const char *method, const char *target, 
     return TB_EINVAL;
   size_t start = out->len;
   int rc = 0;
-  if ((rc = tb_buf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\n", method, target, host)) != 0) goto out;
+  if ((rc = tb_buf_puts(out, method)) != 0 || (rc = tb_buf_putc(out, ' ')) != 0 || (rc = tb_buf_puts(out, target)) != 0 ||
+      (rc = tb_buf_puts(out, " HTTP/1.1\r\n")) != 0 || (rc = put_header(out, "Host", host)) != 0)
+    goto out;
   for (size_t i = 0; i < nheaders; i++) {
     if (owned_header(headers[i].name) || strcasecmp(headers[i].name, "host") == 0) continue;
-    if ((rc = tb_buf_printf(out, "%s: %s\r\n", headers[i].name, headers[i].value)) != 0) goto out;
+    if ((rc = put_header(out, headers[i].name, headers[i].value)) != 0) goto out;
   }
   if (content_length < 0) {
     if ((rc = tb_buf_puts(out, "Transfer-Encoding: chunked\r\n")) != 0) goto out;
   } else if (content_length > 0 || !bodyless_method(method)) {
-    if ((rc = tb_buf_printf(out, "Content-Length: %lld\r\n", (long long)content_length)) != 0) goto out;
+    if ((rc = tb_buf_puts(out, "Content-Length: ")) != 0 || (rc = put_int(out, content_length)) != 0 ||
+        (rc = tb_buf_append(out, "\r\n", 2)) != 0)
+      goto out;
   }
   if (!keep_alive && (rc = tb_buf_puts(out, "Connection: close\r\n")) != 0) goto out;
   rc = tb_buf_puts(out, "\r\n");

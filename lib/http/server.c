@@ -60,6 +60,8 @@ struct tb_http_req {
   bool keep_alive;
   bool resp_started, resp_ended, resp_flushed;
   bool aborted;         /* the layer answered instead (408, 413, 400): resp_* refuse */
+  uint8_t *phead;       /* the response head, held back to go out with the first body bytes */
+  size_t phead_len;
   tb_http_framing_t fr;
   uint64_t written;
 };
@@ -214,35 +216,80 @@ static void conn_update_timer(conn_t *c) {
 
 static void on_write(uv_write_t *w, int status);
 
-/* Queues pre + data + post as one write. Returns 0 or a TB_E code (nothing queued). */
-static int conn_write(conn_t *c, tb_http_req_t *req, const void *pre, size_t prelen, const void *data,
-                      size_t len, const void *post, size_t postlen, tb_http_write_fn cb, void *ud) {
-  size_t total = prelen + len + postlen;
-  wreq_t *w = tb_malloc(sizeof *w + total);
-  if (w == NULL) return TB_ENOMEM;
+static void conn_schedule(conn_t *c);
+
+/*
+ * Writes the `nb` pieces as one write. With nothing queued it first tries the socket at
+ * once (uv_try_write): most writes complete there, which spares the copy, the write
+ * request and libuv's re-arming of the poll set when its queue drains; the callback then
+ * runs from the pump. What the socket does not take is copied and queued. Returns 0 or a
+ * TB_E code (then nothing was written).
+ */
+static int conn_writev(conn_t *c, tb_http_req_t *req, const uv_buf_t *b, int nb, tb_http_write_fn cb, void *ud) {
+  size_t total = 0, done = 0;
+  for (int i = 0; i < nb; i++) total += b[i].len;
+  if (c->nwrites == 0 && total > 0) {
+    wreq_t *d = NULL;
+    if (cb && (d = tb_calloc(1, sizeof *d)) == NULL) return TB_ENOMEM;
+    int r = uv_try_write(&c->h.stream, b, (unsigned)nb);
+    if (r >= 0 && (size_t)r == total) {
+      c->last_io = uv_now(c->h.handle.loop);
+      if (d) {
+        d->c = c, d->req = req, d->cb = cb, d->ud = ud;
+        if (c->deferred_tail) c->deferred_tail->next = d;
+        else c->deferred = d;
+        c->deferred_tail = d;
+        conn_schedule(c);
+      }
+      return 0;
+    }
+    tb_free(d);
+    if (r > 0) done = (size_t)r;
+    else if (r != UV_EAGAIN && r != UV_ENOSYS) return tb__http_uv_err(r);
+  }
+  size_t qlen = total - done;
+  wreq_t *w = tb_malloc(sizeof *w + qlen);
+  if (w == NULL) return done ? TB_EIO : TB_ENOMEM; /* half a message out: the connection is lost */
   w->c = c;
   w->req = req;
   w->cb = cb;
   w->ud = ud;
-  w->len = total;
+  w->len = qlen;
   w->next = NULL;
-  if (prelen) memcpy(w->data, pre, prelen);
-  if (len) memcpy(w->data + prelen, data, len);
-  if (postlen) memcpy(w->data + prelen + len, post, postlen);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)total);
-  int rc = uv_write(&w->w, &c->h.stream, &b, 1, on_write);
+  size_t at = 0, skip = done;
+  for (int i = 0; i < nb; i++) {
+    size_t l = b[i].len;
+    if (skip >= l) {
+      skip -= l;
+      continue;
+    }
+    memcpy(w->data + at, b[i].base + skip, l - skip);
+    at += l - skip;
+    skip = 0;
+  }
+  uv_buf_t one = uv_buf_init((char *)w->data, (unsigned)qlen);
+  int rc = uv_write(&w->w, &c->h.stream, &one, 1, on_write);
   if (rc != 0) {
     tb_free(w);
     return tb__http_uv_err(rc);
   }
   c->nwrites++;
-  c->queued += total;
+  c->queued += qlen;
   if (c->queued > c->srv->stats.queued_peak) c->srv->stats.queued_peak = c->queued;
   conn_update_timer(c);
   return 0;
 }
 
-static void conn_schedule(conn_t *c);
+/* Writes pre + data + post as one write. */
+static int conn_write(conn_t *c, tb_http_req_t *req, const void *pre, size_t prelen, const void *data,
+                      size_t len, const void *post, size_t postlen, tb_http_write_fn cb, void *ud) {
+  uv_buf_t b[3];
+  int nb = 0;
+  if (prelen) b[nb++] = uv_buf_init((char *)pre, (unsigned)prelen);
+  if (len) b[nb++] = uv_buf_init((char *)data, (unsigned)len);
+  if (postlen) b[nb++] = uv_buf_init((char *)post, (unsigned)postlen);
+  return conn_writev(c, req, b, nb, cb, ud);
+}
 
 /* A completion with nothing to write (HEAD body, empty chunk): runs from the pump. */
 static int conn_defer(conn_t *c, tb_http_req_t *req, tb_http_write_fn cb, void *ud) {
@@ -327,7 +374,24 @@ static void conn_fail_status(conn_t *c, int status, int err, const char *message
 
 static void req_free(tb_http_req_t *req, int err) {
   if (req->on_done) req->on_done(req, err, req->done_ud);
+  tb_free(req->phead);
   tb_free(req);
+}
+
+/* Writes the held-back response head, followed by `nb` more pieces, as one write. */
+static int write_with_head(conn_t *c, tb_http_req_t *req, const uv_buf_t *more, int nb, tb_http_write_fn cb,
+                           void *ud) {
+  uv_buf_t b[5];
+  int n = 0;
+  if (req->phead) b[n++] = uv_buf_init((char *)req->phead, (unsigned)req->phead_len);
+  for (int i = 0; i < nb && n < 5; i++) b[n++] = more[i];
+  int rc = conn_writev(c, req, b, n, cb, ud);
+  if (rc == 0 && req->phead) {
+    tb_free(req->phead);
+    req->phead = NULL;
+    req->phead_len = 0;
+  }
+  return rc;
 }
 
 static void exchange_finish(conn_t *c) {
@@ -389,6 +453,10 @@ static void conn_check_eof(conn_t *c) {
   if (!c->peer_eof || c->closing || c->shutting) return;
   if (c->req == NULL) {
     if (c->rstart == c->rend) conn_close(c, 0);
+    return;
+  }
+  if (c->req->discard) { /* the answer is out and the rest of the body will never come */
+    conn_close(c, 0);
     return;
   }
   if (c->req->resp_ended) {
@@ -461,6 +529,13 @@ static void on_pump(uv_idle_t *h) {
   uv_idle_stop(h);
   run_deferred(c, 0);
   if (c->closing) return;
+  if (c->req && c->req->phead && !c->shutting) { /* no body bytes came this turn: the head goes alone */
+    int rc = write_with_head(c, c->req, NULL, 0, NULL, NULL);
+    if (rc != 0) {
+      conn_close(c, rc);
+      return;
+    }
+  }
   check_flushed(c);
   conn_process(c);
 }
@@ -825,8 +900,12 @@ int tb_http_resp_start(tb_http_req_t *req, int status, const tb_http_header_t *h
     req->fr = fr;
     req->keep_alive = fr.keep_alive;
     req->resp_started = true;
-    rc = conn_write(c, req, head.data, head.len, NULL, 0, NULL, 0, NULL, NULL);
-    if (rc != 0) conn_close(c, rc);
+    /* Held back until the first body bytes or the end, or at the latest the next pump
+     * (this loop turn): a small answer then leaves in one write, one segment. */
+    req->phead = head.data;
+    req->phead_len = head.len;
+    head = (tb_buf_t){0};
+    conn_schedule(c);
   }
   tb_buf_deinit(&head);
   return rc;
@@ -838,15 +917,15 @@ int tb_http_resp_write(tb_http_req_t *req, const void *data, size_t len, tb_http
   if (!req->resp_started || req->resp_ended) return TB_EINVAL;
   if (req->fr.content_length >= 0 && req->written + len > (uint64_t)req->fr.content_length) return TB_EINVAL;
   req->written += len;
-  if (req->fr.no_body || len == 0) return conn_defer(c, req, cb, ud);
+  if (req->fr.no_body || len == 0) return conn_defer(c, req, cb, ud); /* the pump sends a held head */
   int rc;
-  if (req->fr.chunked) {
-    char pre[TB_HTTP_CHUNK_PREFIX_MAX];
-    size_t n = tb_http_chunk_prefix(pre, len);
-    rc = conn_write(c, req, pre, n, data, len, "\r\n", 2, cb, ud);
-  } else {
-    rc = conn_write(c, req, NULL, 0, data, len, NULL, 0, cb, ud);
-  }
+  char pre[TB_HTTP_CHUNK_PREFIX_MAX];
+  uv_buf_t b[3];
+  int nb = 0;
+  if (req->fr.chunked) b[nb++] = uv_buf_init(pre, (unsigned)tb_http_chunk_prefix(pre, len));
+  b[nb++] = uv_buf_init((char *)data, (unsigned)len);
+  if (req->fr.chunked) b[nb++] = uv_buf_init("\r\n", 2);
+  rc = write_with_head(c, req, b, nb, cb, ud);
   if (rc != 0) {
     req->written -= len;
     if (rc != TB_ENOMEM) conn_close(c, rc);
@@ -865,8 +944,9 @@ int tb_http_resp_end(tb_http_req_t *req) {
     rc = TB_EINVAL;
   }
   if (req->fr.close_delimited) req->keep_alive = false;
-  if (req->fr.chunked && !req->fr.no_body) {
-    int wrc = conn_write(c, req, TB_HTTP_CHUNK_LAST, sizeof TB_HTTP_CHUNK_LAST - 1, NULL, 0, NULL, 0, NULL, NULL);
+  if ((req->fr.chunked && !req->fr.no_body) || req->phead) {
+    uv_buf_t last = uv_buf_init(TB_HTTP_CHUNK_LAST, sizeof TB_HTTP_CHUNK_LAST - 1);
+    int wrc = write_with_head(c, req, &last, req->fr.chunked && !req->fr.no_body ? 1 : 0, NULL, NULL);
     if (wrc != 0) {
       conn_close(c, wrc);
       return wrc;
@@ -876,7 +956,20 @@ int tb_http_resp_end(tb_http_req_t *req) {
   return rc;
 }
 
-size_t tb_http_resp_queued(const tb_http_req_t *req) { return req->c->queued; }
+void tb_http_resp_abort(tb_http_req_t *req) {
+  conn_t *c = req->c;
+  if (req_dead(req)) return;
+  if (req->phead && write_with_head(c, req, NULL, 0, NULL, NULL) != 0) {
+    conn_close(c, TB_ECONNABORTED);
+    return;
+  }
+  req->aborted = true;
+  req->keep_alive = false;
+  c->close_err = TB_ECONNABORTED;
+  conn_shutdown(c); /* FIN after the queued bytes; the exchange ends when the socket closes */
+}
+
+size_t tb_http_resp_queued(const tb_http_req_t *req) { return req->c->queued + req->phead_len; }
 
 int tb_http_resp_send(tb_http_req_t *req, int status, const char *content_type, const void *body, size_t len) {
   tb_http_header_t ct = {"Content-Type", content_type, 0, 0};

@@ -145,6 +145,10 @@ static void handler(tb_http_req_t *req, void *ud) {
     uv_timer_start(&c->timer, slow_fire, query_num(t, "ms=", 100), 0);
   } else if (plen == 7 && strncmp(t, "/reject", 7) == 0) {
     tb_http_resp_error(req, 413, "content_too_large", "not here");
+  } else if (plen == 6 && strncmp(t, "/abort", 6) == 0) {
+    tb_http_resp_start(req, 200, NULL, 0, -1);
+    tb_http_resp_write(req, "partial", 7, NULL, NULL);
+    tb_http_resp_abort(req);
   } else if (plen == 6 && strncmp(t, "/short", 6) == 0) {
     tb_http_resp_start(req, 200, NULL, 0, 10);
     tb_http_resp_write(req, "abc", 3, NULL, NULL);

@@ -22,6 +22,7 @@
  *   /slow?ms=M        answers "late\n" after M ms
  *   /reject           413 without reading the body
  *   /short            promises 10 bytes, sends 3
+ *   /abort            starts a chunked answer, sends "partial", then tb_http_resp_abort
  *   anything else     404 JSON error
  */
 typedef struct th_server {

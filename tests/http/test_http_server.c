@@ -327,6 +327,41 @@ static void client_leaves(void **state) {
   fx_stop(&f);
 }
 
+/* A client that leaves while the server drops the rest of a body it answered early (a
+ * 413 to a chunked upload): the exchange ends at once, not at the idle timeout. */
+static void client_leaves_while_drained(void **state) {
+  fx_t f;
+  fx_start(&f, NULL);
+  th_raw_t r;
+  const char *req[] = {"POST /reject HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"};
+  th_raw_run(&f.loop, f.s.port, req, 1, 0, 200, &r);
+  assert_non_null(strstr(tb_buf_cstr(&r.got), "413"));
+  th_raw_free(&r);
+  for (int i = 0; i < 100 && f.s.done_ok + f.s.done_err == 0; i++) {
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+    usleep(5000);
+  }
+  assert_int_equal(f.s.done_ok + f.s.done_err, 1);
+  fx_stop(&f);
+}
+
+/* A handler that aborts mid-response: the client gets the bytes sent so far and sees the
+ * transfer cut short (curl exit 18), and on_done says TB_ECONNABORTED. */
+static void resp_abort(void **state) {
+  fx_t f;
+  fx_start(&f, NULL);
+  th_curl_t c;
+  const char *args[] = {url(&f, "/abort"), NULL};
+  th_curl_run(&f.loop, args, 0, 1 << 20, &c);
+  assert_int_equal(c.exit_status, 18);
+  assert_string_equal(tb_buf_cstr(&c.out), "partial");
+  th_curl_free(&c);
+  settle(&f);
+  assert_int_equal(f.s.done_err, 1);
+  assert_int_equal(f.s.last_done_err, TB_ECONNABORTED);
+  fx_stop(&f);
+}
+
 static void head_request(void **state) {
   fx_t f;
   fx_start(&f, NULL);
@@ -484,6 +519,8 @@ int main(void) {
       cmocka_unit_test(pipelined),
       cmocka_unit_test(unread_body),
       cmocka_unit_test(client_leaves),
+      cmocka_unit_test(resp_abort),
+      cmocka_unit_test(client_leaves_while_drained),
       cmocka_unit_test(head_request),
       cmocka_unit_test(expect_continue),
       cmocka_unit_test(connection_close),
