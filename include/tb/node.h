@@ -27,7 +27,9 @@ typedef struct tb_node_config {
   const char *store_dir;       /* artifact store; default <state_dir>/artifacts */
   const char *key_file;        /* Ed25519 signing key, created 0600; default <state_dir>/node.key */
   uint64_t max_artifact_bytes; /* larger uploads answer 413; default 256 MiB */
-  uint64_t dial_timeout_ms;    /* connect timeout towards runners; default 1000 */
+  uint64_t dial_timeout_ms;    /* connect timeout towards runners and supervisors; default 1000 */
+  uint64_t proxy_timeout_ms;   /* /app/: upstream silence before its response head, then 504; default 60000 */
+  uint64_t wake_timeout_ms;    /* /app/: how long a supervisor may take to wake an app; default 30000 */
 } tb_node_config_t;
 
 #define TB_NODE_DEFAULT_LISTEN "127.0.0.1:8090"

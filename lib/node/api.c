@@ -482,7 +482,7 @@ static const int S_PUT[] = {201, 400, 401, 403, 404, 409, 413, 0};
 static const int S_DEPLOY[] = {202, 400, 401, 403, 404, 409, 0};
 static const int S_STOP[] = {202, 400, 401, 403, 404, 0};
 static const int S_EVENTS[] = {200, 400, 401, 403, 0};
-static const int S_APP_ROUTE[] = {400, 404, 502, 0};
+static const int S_APP_ROUTE[] = {200, 400, 404, 502, 503, 504, 0}; /* or whatever the app answers */
 static const int S_REVOKE[] = {200, 201, 400, 401, 403, 0};
 
 const tb__node_route_t tb__node_routes[] = {
@@ -506,7 +506,8 @@ const tb__node_route_t tb__node_routes[] = {
     {"GET", "/v1/events", "events:read", false, h_events, "Events from offset `from` (at most `limit`; only type `type` if given).", S_EVENTS},
     {"POST", "/v1/revocations", "admin:revoke", true, h_revoke,
      "Revokes a token id or a key id (appends credential_revoked; applied at once).", S_REVOKE},
-    {"*", "/app/{uuid}/*", NULL, false, tb__node_app_route, "Traffic for an app, routed to its runner.",
+    {"*", "/app/{uuid}/*", NULL, false, tb__node_app_route,
+     "Traffic for an app, proxied to its runner (woken through its supervisor when idle).",
      S_APP_ROUTE},
 };
 const size_t tb__node_nroutes = sizeof tb__node_routes / sizeof tb__node_routes[0];
@@ -545,6 +546,7 @@ void tb__node_x_free(tb__node_x_t *x) {
   tb_buf_deinit(&x->body);
   json_decref(x->json);
   json_decref(x->app);
+  tb__node_proxy_detach(x);
   tb__node_x_stream_cleanup(x); /* frees x, now or once its handles are closed */
 }
 

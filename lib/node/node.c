@@ -1,6 +1,7 @@
 /*
  * node.c — the node's life: open the state (event log, projections, signing key, artifact
- * store, log directory), listen, and close again. Requests go to api.c.
+ * store, log directory), the upstream client of the /app/ proxy, listen, and close again
+ * (the server first, then the client). Requests go to api.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@ static void node_free(tb_node_t *n) {
     tb_free(n->list_cache[i].tenant);
     free(n->list_cache[i].body);
   }
+  tb__node_proxy_deinit(n);
   tb_projections_free(n->proj);
   tb_eventlog_close(n->log);
   tb_auth_free(n->auth);
@@ -110,6 +112,7 @@ int tb_node_new(uv_loop_t *loop, const tb_node_config_t *cfg, tb_node_t **out, t
   if ((rc = tb_eventlog_open(&o, &n->log, eb)) != 0) goto out;
   if ((rc = tb_projections_open(n->log, n->state_dir, &n->proj, eb)) != 0) goto out;
   if ((rc = tb__node_sync(n, eb)) != 0) goto out;
+  if ((rc = tb__node_proxy_init(n, cfg)) != 0) goto out;
 
   tb_http_server_config_t sc = {0};
   sc.limits.max_body_bytes = n->max_artifact + 1; /* the store answers 413 with its own sentence */
@@ -126,6 +129,7 @@ int tb_node_new(uv_loop_t *loop, const tb_node_config_t *cfg, tb_node_t **out, t
 out:
   tb_free(key_file);
   if (rc != 0) {
+    if (n->client) tb_http_client_close(n->client, NULL, NULL); /* freed from the loop; no call ran on it */
     node_free(n);
     return rc;
   }
@@ -174,9 +178,15 @@ static void timer_closed(uv_handle_t *h) {
   if (cb) cb(cud);
 }
 
-static void srv_closed(void *ud) {
+static void client_closed(void *ud) {
   tb_node_t *n = ud;
   uv_close((uv_handle_t *)&n->sync_timer, timer_closed);
+}
+
+/* The server first (its exchanges may still use upstream calls), then the client. */
+static void srv_closed(void *ud) {
+  tb_node_t *n = ud;
+  tb_http_client_close(n->client, client_closed, n);
 }
 
 void tb_node_close(tb_node_t *n, void (*on_closed)(void *ud), void *ud) {

@@ -19,8 +19,32 @@
 
 #define TB__NODE_LIST_CACHE 16
 #define TB__NODE_SYNC_MS 250
+#define TB__NODE_DESTS 256     /* route cache slots (a power of two) */
+#define TB__NODE_ADDR_MAX 300  /* "host:port" of a runner or supervisor, with its NUL */
 
 typedef struct tb__node_x tb__node_x_t;
+typedef struct tb__node_px tb__node_px_t;
+typedef struct tb__node_wake tb__node_wake_t;
+
+/*
+ * Where traffic for one app goes (proxy.c's route cache): what the projections said at
+ * `offset`, plus what wake answers and failed dials taught since. Entries hold no
+ * pointers, so evicting one is forgetting it.
+ */
+typedef struct tb__node_dest {
+  tb_uuid_t app;
+  bool used;
+  uint64_t offset;                /* the projections' offset this entry was checked at */
+  uint64_t used_at;
+  int status;                     /* 0, or 503 for an app stopped or never deployed */
+  const char *code;               /* "app_stopped", "not_deployed" with status */
+  char addr[TB__NODE_ADDR_MAX];   /* the runner to dial; "" none known */
+  bool from_wake;                 /* addr came from a wake answer, not the projection */
+  char dead[TB__NODE_ADDR_MAX];   /* refused a connection: not used again until told */
+  char runner[TB_UUID_STR_LEN + 1];      /* the projection's current runner ("" none) */
+  char dead_runner[TB_UUID_STR_LEN + 1]; /* ...when `dead` refused: a new runner clears it */
+  char sup[TB__NODE_ADDR_MAX];    /* the supervisor to wake the app through; "" none */
+} tb__node_dest_t;
 
 /** A serialised GET /v1/apps answer for one tenant, valid while the offset is current. */
 typedef struct tb__node_list_cache {
@@ -41,6 +65,12 @@ struct tb_node {
   char *state_dir, *store_dir, *logs_dir;
   uint64_t max_artifact;
   uint64_t dial_timeout_ms;
+  uint64_t proxy_timeout_ms;  /* upstream silence before its head: 504 */
+  uint64_t wake_timeout_ms;   /* a wake call to a supervisor */
+  tb_http_client_t *client;   /* upstream calls to runners and supervisors (keep-alive pool) */
+  tb__node_dest_t *dests;     /* TB__NODE_DESTS entries */
+  uint64_t dest_clock;
+  tb__node_wake_t *wakes;     /* wake calls in flight, one per app */
   tb__node_list_cache_t list_cache[TB__NODE_LIST_CACHE];
   uint64_t list_clock;
   tb__node_x_t *followers; /* log streams kept open with follow=1, ended at close */
@@ -109,8 +139,8 @@ struct tb__node_x {
   int log_fd;
   bool done;
   tb__node_x_t *fnext, **fprev; /* in node->followers while following */
-  /* dial */
-  uv_tcp_t *tcp;
+  /* /app/ proxy state (proxy.c); NULL for other routes */
+  tb__node_px_t *px;
 };
 
 /* api.c */
@@ -133,12 +163,19 @@ void tb__node_store_sweep(tb_node_t *n);
  *  while a threadpool job still uses the exchange (it is then freed when the job ends). */
 bool tb__node_x_store_cleanup(tb__node_x_t *x);
 
-/* stream.c: logs and the /app/ dial */
+/* stream.c: logs */
 void tb__node_get_logs(tb__node_x_t *x);
-void tb__node_app_route(tb__node_x_t *x);
 void tb__node_x_stream_cleanup(tb__node_x_t *x);
 /** Ends every follow=1 log stream (the node is closing). */
 void tb__node_end_followers(tb_node_t *n);
+
+/* proxy.c: ANY /app/{uuid}/... */
+void tb__node_app_route(tb__node_x_t *x);
+/** The client exchange is over: cancels its upstream call or leaves its wake. */
+void tb__node_proxy_detach(tb__node_x_t *x);
+/** Sets up the upstream client and the route cache; frees them again. */
+int tb__node_proxy_init(tb_node_t *n, const tb_node_config_t *cfg);
+void tb__node_proxy_deinit(tb_node_t *n);
 
 /* openapi.c */
 void tb__node_get_openapi(tb__node_x_t *x);

@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "node_int.h"
+#include "tb/alloc.h"
+#include "tb/base64.h"
 #include "tb/log.h"
 
 static int mkdirs(const char *path) {
@@ -122,12 +124,42 @@ static void write_job(uv_work_t *w) {
   }
 }
 
+/*
+ * The version's resolved manifest (x->body, from X-Tabbify-Manifest) goes next to the
+ * artifact as manifest.json before the artifact is renamed into place, so a version
+ * that exists has its settings. A manifest left by an upload that failed later is
+ * replaced by the next upload of that version.
+ */
+static int write_manifest(tb__node_x_t *x) {
+  char tmp[1300], path[1300];
+  snprintf(tmp, sizeof tmp, "%s/manifest.json.tmp", x->up_dir);
+  snprintf(path, sizeof path, "%s/manifest.json", x->up_dir);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  size_t off = 0;
+  while (off < x->body.len) {
+    ssize_t n = write(fd, x->body.data + off, x->body.len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += (size_t)n;
+  }
+  int rc = off == x->body.len && fsync(fd) == 0 ? 0 : -1;
+  close(fd);
+  if (rc == 0 && rename(tmp, path) != 0) rc = -1;
+  if (rc != 0) unlink(tmp);
+  return rc;
+}
+
 static void finish_job(uv_work_t *w) {
   tb__node_x_t *x = w->data;
   char final[1300];
   snprintf(final, sizeof final, "%s/artifact", x->up_dir);
   x->up_errno = 0, x->up_step = 0;
   if (fsync(x->fd) != 0 || mkdirs(x->up_dir) != 0) {
+    x->up_errno = errno ? errno : EIO, x->up_step = 1;
+    return;
+  }
+  if (x->body.len > 0 && write_manifest(x) != 0) {
     x->up_errno = errno ? errno : EIO, x->up_step = 1;
     return;
   }
@@ -301,6 +333,38 @@ static void finish(tb__node_x_t *x) {
                                         "digest", digest, "size", (json_int_t)x->received, "artifact", rel));
 }
 
+/*
+ * X-Tabbify-Manifest: the resolved manifest (tb_manifest_to_json) as base64url, which
+ * `tabbify push` sends with the artifact. Optional; when present it must be a JSON object
+ * naming this app. It is kept, decoded, in x->body until the upload is stored.
+ */
+static int read_manifest_header(tb__node_x_t *x) {
+  const char *h = tb_http_req_header(x->req, "X-Tabbify-Manifest");
+  if (!h) return 0;
+  size_t hl = strlen(h), n = 0;
+  char *text = tb_malloc(hl + 1);
+  json_t *m = NULL;
+  const char *why = "is not base64url";
+  if (text && tb_base64url_decode(h, hl, (uint8_t *)text, hl, &n) == 0) {
+    text[n] = 0;
+    why = "is not a JSON object";
+    m = json_loadb(text, n, JSON_REJECT_DUPLICATES, NULL);
+    if (json_is_object(m)) {
+      const char *id = json_string_value(json_object_get(json_object_get(m, "app"), "id"));
+      tb_uuid_t u;
+      why = "does not name this app in app.id";
+      if (id && tb_uuid_parse(id, strlen(id), &u) == 0 && memcmp(u.b, x->app_id.b, 16) == 0) why = NULL;
+    }
+  }
+  int rc = -1;
+  if (text && why) tb__node_error(x, 400, "invalid_manifest", "X-Tabbify-Manifest %s.", why);
+  else if (!text || tb_buf_append(&x->body, text, n) != 0) tb__node_error(x, 503, "overloaded", "The node is out of memory.");
+  else rc = 0;
+  json_decref(m);
+  tb_free(text);
+  return rc;
+}
+
 void tb__node_put_version(tb__node_x_t *x) {
   int64_t v = 0;
   const char *s = x->params[1];
@@ -333,6 +397,7 @@ void tb__node_put_version(tb__node_x_t *x) {
     }
     x->want_sha[k] = (uint8_t)(hi << 4 | lo);
   }
+  if (read_manifest_header(x) != 0) return;
   const tb_http_head_t *head = tb_http_req_head(x->req);
   if (head->content_length > 0 && (uint64_t)head->content_length > x->node->max_artifact) {
     tb__node_error(x, 413, "artifact_too_large", "An artifact may be at most %llu bytes.",

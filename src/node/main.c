@@ -12,7 +12,8 @@
 
 static void usage(FILE *f) {
   fputs("usage: tabbify-node --state-dir DIR [--listen ADDR] [--store-dir DIR] [--key-file FILE]\n"
-        "                    [--max-artifact-bytes N] [--dial-timeout-ms N] [--supervisor NAME:tag,tag]...\n"
+        "                    [--max-artifact-bytes N] [--dial-timeout-ms N] [--proxy-timeout-ms N]\n"
+        "                    [--wake-timeout-ms N] [--supervisor NAME:tag,tag]...\n"
         "Serves REST API v1 (docs/internals/NODE.md). The signing key is created (0600) at first start.\n",
         f);
 }
@@ -46,7 +47,8 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--listen") == 0) cfg.listen = v;
     else if (strcmp(a, "--store-dir") == 0) cfg.store_dir = v;
     else if (strcmp(a, "--key-file") == 0) cfg.key_file = v;
-    else if (strcmp(a, "--max-artifact-bytes") == 0 || strcmp(a, "--dial-timeout-ms") == 0) {
+    else if (strcmp(a, "--max-artifact-bytes") == 0 || strcmp(a, "--dial-timeout-ms") == 0 ||
+             strcmp(a, "--proxy-timeout-ms") == 0 || strcmp(a, "--wake-timeout-ms") == 0) {
       char *end;
       errno = 0;
       unsigned long long n = strtoull(v, &end, 10);
@@ -55,7 +57,9 @@ int main(int argc, char **argv) {
         return 2;
       }
       if (a[2] == 'm') cfg.max_artifact_bytes = n;
-      else cfg.dial_timeout_ms = n;
+      else if (a[2] == 'd') cfg.dial_timeout_ms = n;
+      else if (a[2] == 'p') cfg.proxy_timeout_ms = n;
+      else cfg.wake_timeout_ms = n;
     } else if (strcmp(a, "--supervisor") == 0) {
       if (nsups == 16 || !strchr(v, ':')) {
         fprintf(stderr, "tabbify-node: --supervisor takes NAME:tag,tag (at most 16), not \"%s\".\n", v);

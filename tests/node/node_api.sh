@@ -136,8 +136,9 @@ kill "$CURL_PID" 2>/dev/null; wait "$CURL_PID" 2>/dev/null
 # ---- /app/{uuid}/... ----
 expect 400 "/app/ malformed uuid" "$U/app/xyz/"
 expect 404 "/app/ unknown app" "$U/app/$(new_uuid7)/"
-expect 502 "/app/ with no reachable runner" "$U/app/$ID/index.html"
-grep -q app_unreachable "$WORK/body" && ok "502 has a JSON body" || fail "502 body: $(cat "$WORK/body")"
+expect 503 "/app/ of a stopped app" "$U/app/$ID/index.html"
+grep -q '"error":"app_stopped"' "$WORK/body" && ok "503 has a JSON body" || fail "503 body: $(cat "$WORK/body")"
+# (the proxy itself, wake and 502/504: tests/node/node_proxy.sh)
 
 # ---- expiry ----
 sleep 1.1
