@@ -19,6 +19,7 @@
 #include "api_int.h"
 #include "curl_dl.h"
 #include "tb/alloc.h"
+#include "tb/base64.h"
 #include "tb/json.h"
 #include "tb/toml.h"
 
@@ -104,7 +105,7 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
   if (tb__curl_load(&eb) != 0) return tb__cli_fail(1, "%s.", why);
   CURL *c = tb__curl.curl_easy_init();
   if (!c) return tb__cli_fail(1, "cannot start an HTTP client.");
-  char url[2048], auth[8300], sha[100];
+  char url[2048], auth[8300], sha[100], *mh = NULL;
   snprintf(url, sizeof url, "%s%s", api->server, path);
   tb_buf_t resp;
   tb_buf_init(&resp, TB_BUF_DEFAULT_MAX);
@@ -120,6 +121,15 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
     snprintf(sha, sizeof sha, "X-Content-SHA256: %s", body->sha256);
     h = tb__curl.curl_slist_append(h, sha);
     h = tb__curl.curl_slist_append(h, "Content-Type: application/octet-stream");
+    if (body->manifest) {
+      size_t ml = strlen(body->manifest);
+      mh = tb_malloc(sizeof "X-Tabbify-Manifest: " + (ml + 2) / 3 * 4 + 1);
+      if (mh) {
+        size_t k = (size_t)sprintf(mh, "X-Tabbify-Manifest: ");
+        mh[k + tb_base64url_encode(body->manifest, ml, mh + k)] = 0;
+        h = tb__curl.curl_slist_append(h, mh);
+      }
+    }
     tb__curl.curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     tb__curl.curl_easy_setopt(c, CURLOPT_READDATA, body->file);
     tb__curl.curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->file_size);
@@ -162,6 +172,7 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
   }
 out:
   tb__curl.curl_slist_free_all(h);
+  tb_free(mh);
   tb__curl.curl_easy_cleanup(c);
   tb_buf_deinit(&resp);
   return rc;

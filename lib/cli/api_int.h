@@ -22,6 +22,7 @@ typedef struct tb__cli_body {
   FILE *file;
   long long file_size;
   const char *sha256;
+  const char *manifest;  /* with `file`: the resolved manifest JSON, sent base64url in X-Tabbify-Manifest */
 } tb__cli_body_t;
 
 /** Resolves server and token (flags, which it removes from argv; env; config file). */

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli_int.h"
@@ -19,6 +20,16 @@ int tb__cli_fail(int status, const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(ap);
   return status;
+}
+
+const char *tb__cli_state_dir(const char *flag, char *buf, size_t size) {
+  if (flag) return flag;
+  const char *env = getenv("TABBIFY_STATE_DIR");
+  if (env && *env) return env;
+  const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+  if (xdg && *xdg) snprintf(buf, size, "%s/tabbify", xdg);
+  else snprintf(buf, size, "%s/.local/state/tabbify", home && *home ? home : ".");
+  return buf;
 }
 
 static void usage(FILE *f, const char *prefix, const tb__cli_cmd_t *cmds, int n) {
@@ -60,6 +71,7 @@ static int cmd_version(int argc, char **argv) {
 }
 
 static const tb__cli_cmd_t commands[] = {
+    {"up", "[--state-dir DIR] [--listen ADDR]", "run node, supervisor and the demo app on this machine", tb__cli_up},
     {"manifest", "check [FILE]", "validate tabbify.toml and print it resolved, as JSON", tb__cli_manifest},
     {"ula", "UUID", "print the private IPv6 address of the app with this id", tb__cli_ula},
     {"events", "[--from N] [--follow] [--server URL]",

@@ -19,6 +19,12 @@ int tb__cli_fail(int status, const char *fmt, ...) __attribute__((format(printf,
 /** Dispatches argv[1] among `cmds` (n entries) with a did-you-mean for typos. */
 int tb__cli_dispatch(const char *prefix, const tb__cli_cmd_t *cmds, int n, int argc, char **argv);
 
+/**
+ * The state directory: `flag` if given, else $TABBIFY_STATE_DIR, $XDG_STATE_HOME/tabbify,
+ * ~/.local/state/tabbify. Returns `flag`, the environment's string or `buf`.
+ */
+const char *tb__cli_state_dir(const char *flag, char *buf, size_t size);
+
 int tb__cli_manifest(int argc, char **argv);
 int tb__cli_ula(int argc, char **argv);
 int tb__cli_events(int argc, char **argv);
@@ -32,5 +38,6 @@ int tb__cli_deploy(int argc, char **argv);
 int tb__cli_stop(int argc, char **argv);
 int tb__cli_rollback(int argc, char **argv);
 int tb__cli_logs(int argc, char **argv);
+int tb__cli_up(int argc, char **argv);
 
 #endif /* TB_CLI_INT_H */

@@ -83,17 +83,6 @@ static int print_cb(const tb_event_t *ev, void *ud) {
   return 0;
 }
 
-/* The state directory: --state-dir, $TABBIFY_STATE_DIR, $XDG_STATE_HOME/tabbify, ~/.local/state/tabbify. */
-static const char *state_dir(const char *flag, char *buf, size_t size) {
-  if (flag) return flag;
-  const char *env = getenv("TABBIFY_STATE_DIR");
-  if (env && *env) return env;
-  const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-  if (xdg && *xdg) snprintf(buf, size, "%s/tabbify", xdg);
-  else snprintf(buf, size, "%s/.local/state/tabbify", home && *home ? home : ".");
-  return buf;
-}
-
 static int usage(void) {
   return tb__cli_fail(TB_EXIT_USAGE, "usage: tabbify events [--from N] [--type T] [--follow] [--json] [--verify] "
                                      "[--state-dir DIR] [--nats URL] [--stream NAME] | [--server URL] [--token T]; "
@@ -224,7 +213,7 @@ int tb__cli_events(int argc, char **argv) {
     o.nats_url = nats;
     o.stream = stream;
   } else {
-    o.state_dir = state_dir(dir_flag, dirbuf, sizeof dirbuf);
+    o.state_dir = tb__cli_state_dir(dir_flag, dirbuf, sizeof dirbuf);
   }
   tb_eventlog_t *log = NULL;
   int rc = tb_eventlog_open(&o, &log, &eb);

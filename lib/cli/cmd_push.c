@@ -102,6 +102,7 @@ int tb__cli_push(int argc, char **argv) {
   tb_buf_init(&text, TB_MANIFEST_MAX_BYTES);
   tb_manifest_t *m = NULL;
   json_t *mj = NULL, *reg = NULL, *app = NULL, *up = NULL;
+  char *mtext = NULL;
   FILE *art = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--manifest") == 0 && i + 1 < argc) path = argv[++i];
@@ -159,11 +160,10 @@ int tb__cli_push(int argc, char **argv) {
   }
   tb_uuid_format(&m->app.id, id);
   mj = tb_manifest_to_json(m);
-  char *mtext = mj ? json_dumps(mj, JSON_COMPACT) : NULL;
+  mtext = mj ? json_dumps(mj, JSON_COMPACT) : NULL;
   tb__cli_body_t b = {.json = mtext};
   long st = 0;
   rc = tb__cli_api_call(&api, "POST", "/v1/apps", &b, &st, &reg);
-  free(mtext);
   if (rc != 0) goto out;
   snprintf(url, sizeof url, "/v1/apps/%s", id);
   if ((rc = tb__cli_api_call(&api, "GET", url, NULL, &st, &app)) != 0) goto out;
@@ -173,13 +173,15 @@ int tb__cli_push(int argc, char **argv) {
     rc = tb__cli_fail(2, "cannot open %s: %s.", art_path, strerror(errno));
     goto out;
   }
-  tb__cli_body_t ab = {.file = art, .file_size = size, .sha256 = sha};
+  /* The version carries its resolved manifest: the supervisor runs it with these settings. */
+  tb__cli_body_t ab = {.file = art, .file_size = size, .sha256 = sha, .manifest = mtext};
   snprintf(url, sizeof url, "/v1/apps/%s/versions/%lld", id, next);
   if ((rc = tb__cli_api_call(&api, "PUT", url, &ab, &st, &up)) != 0) goto out;
   printf("pushed %s version %lld (sha256:%s, %lld bytes) as app %s\n", m->app.name ? m->app.name : "app", next, sha,
          size, id);
 out:
   if (art) fclose(art);
+  free(mtext);
   json_decref(mj), json_decref(reg), json_decref(app), json_decref(up);
   tb_manifest_free(m);
   tb_buf_deinit(&text);

@@ -24,12 +24,9 @@
 #include "tb/auth.h"
 
 static int key_path(const char *dir_flag, char *out, size_t cap) {
-  const char *env = getenv("TABBIFY_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-  if (dir_flag) return snprintf(out, cap, "%s/node.key", dir_flag), 0;
-  if (env && *env) return snprintf(out, cap, "%s/node.key", env), 0;
-  if (xdg && *xdg) return snprintf(out, cap, "%s/tabbify/node.key", xdg), 0;
-  if (home && *home) return snprintf(out, cap, "%s/.local/state/tabbify/node.key", home), 0;
-  return -1;
+  char buf[900];
+  snprintf(out, cap, "%s/node.key", tb__cli_state_dir(dir_flag, buf, sizeof buf));
+  return 0;
 }
 
 static int token_revoke(int argc, char **argv) {
