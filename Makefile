@@ -39,13 +39,10 @@ test-asan: build-asan
 
 test: test-release test-asan
 
-# Until `tabbify up` (node + supervisor + demo app in one process) lands, this checks the
-# demo app's manifest and runs the app once on our engine, as a request would.
+# The platform on this machine: node, supervisor, event log and artifact store in one
+# process, with the demo app deployed (it prints the curl line). Ctrl-C stops it.
 up: build
-	@$(BUILD)/src/tabbify/tabbify manifest check examples/hello/tabbify.toml >/dev/null
-	@echo "== demo app: examples/hello, on Tabbify's WebAssembly engine"
-	@$(BUILD)/src/tabbify/tabbify wasm run --env REQUEST_METHOD=GET --env PATH_INFO=/ \
-	  --env QUERY_STRING=from=make-up $(BUILD)/examples/hello/hello.wasm
+	@$(BUILD)/src/tabbify/tabbify up
 
 fuzz: setup
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DTB_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
