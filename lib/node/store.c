@@ -36,20 +36,9 @@
 #include "node_int.h"
 #include "tb/alloc.h"
 #include "tb/base64.h"
+#include "tb/fs.h"
 #include "tb/log.h"
 
-static int mkdirs(const char *path) {
-  char tmp[1200];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
-  return 0;
-}
 
 static void fsync_dir(const char *path) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -63,7 +52,7 @@ void tb__node_store_sweep(tb_node_t *n) {
   /* Temporary files are uploads that never finished; none was acknowledged. */
   char cmd_dir[1200];
   snprintf(cmd_dir, sizeof cmd_dir, "%s/tmp", n->store_dir);
-  mkdirs(cmd_dir);
+  tb_mkdir_p(cmd_dir, 0700);
   char path[1400];
   DIR *d = opendir(cmd_dir);
   if (!d) return;
@@ -155,7 +144,7 @@ static void finish_job(uv_work_t *w) {
   char final[1300];
   snprintf(final, sizeof final, "%s/artifact", x->up_dir);
   x->up_errno = 0, x->up_step = 0;
-  if (fsync(x->fd) != 0 || mkdirs(x->up_dir) != 0) {
+  if (fsync(x->fd) != 0 || tb_mkdir_p(x->up_dir, 0700) != 0) {
     x->up_errno = errno ? errno : EIO, x->up_step = 1;
     return;
   }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "runner_int.h"
+#include "tb/fs.h"
 #include "tb/clock.h"
 
 #define LINE_MAX_BYTES 8192   /* longer lines are cut (and the cut marked) */
@@ -24,23 +25,10 @@
 static _Thread_local char partial[PARTIAL_MAX];
 static _Thread_local size_t partial_len;
 
-static int mkdir_p(char *path) {
-  for (char *p = path + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    int rc = mkdir(path, 0750);
-    *p = '/';
-    if (rc != 0 && errno != EEXIST) return -errno;
-  }
-  return 0;
-}
 
 int tb__applog_open(tb__applog_t *l, const char *path, tb_errbuf_t *eb) {
-  char dir[4096];
   l->fd = -1;
-  if (strlen(path) >= sizeof dir) return tb_errf(eb, TB_ENAMETOOLONG, "the log path \"%.100s...\" is too long", path);
-  snprintf(dir, sizeof dir, "%s", path);
-  int rc = mkdir_p(dir);
+  int rc = tb_mkdir_parents(path, 0750);
   if (rc != 0) return tb_errf(eb, rc, "cannot create the directories of the log file %s: %s", path, tb_strerror(rc));
   l->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (l->fd < 0) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "runner_int.h"
+#include "tb/fs.h"
 #include "tb/alloc.h"
 #include "tb/clock.h"
 #include "tb/json.h"
@@ -290,18 +291,6 @@ not_allowed:
 
 /* ---- Setup ---- */
 
-static int mkdir_parents(const char *path) {
-  char dir[4096];
-  if (strlen(path) >= sizeof dir) return TB_ENAMETOOLONG;
-  snprintf(dir, sizeof dir, "%s", path);
-  for (char *p = dir + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(dir, 0750) != 0 && errno != EEXIST) return -errno;
-    *p = '/';
-  }
-  return 0;
-}
 
 static void format_address(runner_t *r) {
   tb_http_addr_t a;
@@ -393,7 +382,7 @@ static int setup(runner_t *r, const char *spec_path, tb_errbuf_t *eb) {
       }
       unlink(r->spec.control); /* a stale socket from an earlier runner */
     }
-    rc = mkdir_parents(r->spec.control);
+    rc = tb_mkdir_parents(r->spec.control, 0750);
     if (rc != 0) {
       rc = tb_errf(eb, rc, "spec field \"control\": cannot create the directory of %s: %s", r->spec.control,
                    tb_strerror(rc));

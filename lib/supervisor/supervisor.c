@@ -17,6 +17,7 @@
 
 #include "supervisor_int.h"
 #include "tb/alloc.h"
+#include "tb/fs.h"
 #include "tb/log.h"
 
 #ifndef TB_VERSION
@@ -31,18 +32,6 @@ static char *dup_or(const char *v, const char *base, const char *leaf) {
   return p;
 }
 
-static int mkdir_p(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
-    *p = '/';
-  }
-  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return tb_err_from_errno(errno);
-  return 0;
-}
 
 /* Reads or creates supervisor.json: {"id": "<uuid v7>"}. */
 static int load_identity(tb_supervisor_t *s, tb_errbuf_t *eb) {
@@ -229,7 +218,7 @@ int tb_supervisor_new(uv_loop_t *loop, const tb_supervisor_config_t *cfg, tb_sup
     rc = TB_ENOMEM;
     goto fail;
   }
-  if ((rc = mkdir_p(s->runners_dir)) != 0 || (rc = mkdir_p(s->logs_dir)) != 0) {
+  if ((rc = tb_mkdir_p(s->runners_dir, 0700)) != 0 || (rc = tb_mkdir_p(s->logs_dir, 0700)) != 0) {
     rc = tb_errf(eb, rc, "cannot create the directories under %s: %s", s->state_dir, tb_strerror(rc));
     goto fail;
   }
