@@ -82,8 +82,18 @@ grep -q digest_mismatch "$WORK/body" && ok "mismatch says digest_mismatch" || fa
 left=$(find "$WORK/state/artifacts" -type f | wc -l)
 [ "$left" = 0 ] && ok "a mismatch leaves nothing behind" || fail "files left after a mismatch: $(find "$WORK/state/artifacts" -type f)"
 expect 400 "version 0" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/0"
-expect 201 "upload v1" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+expect 400 "a manifest header that is not base64url" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" \
+  -H "X-Tabbify-Manifest: not*base64" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+grep -q invalid_manifest "$WORK/body" && ok "says invalid_manifest" || fail "body: $(cat "$WORK/body")"
+expect 400 "a manifest of another app" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" \
+  -H "X-Tabbify-Manifest: $(printf '{"app":{"id":"%s"}}' "$(new_uuid7)" | b64url)" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
+MJSON="{\"app\":{\"id\":\"$ID\",\"name\":\"hello\"},\"runtime\":{\"type\":\"wasm-http\",\"lifecycle\":\"on_request\"}}"
+expect 201 "upload v1" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" -H "X-Tabbify-Manifest: $(printf '%s' "$MJSON" | b64url)" \
+  --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
 cmp -s "$WORK/v1.bin" "$WORK/state/artifacts/apps/$ID/v1/artifact" && ok "v1 stored byte for byte" || fail "v1 differs in the store"
+check_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: expected [$2], got [$3]"; fi; }
+check_eq "the version's manifest is stored with it" "$MJSON" "$(cat "$WORK/state/artifacts/apps/$ID/v1/manifest.json" 2>&1)"
 expect 409 "v1 again (immutable)" "${A[@]}" -X PUT -H "X-Content-SHA256: $SHA1" --data-binary @"$WORK/v1.bin" "$U/v1/apps/$ID/versions/1"
 head -c 5000000 /dev/zero >"$WORK/big.bin"
 expect 413 "artifact over the limit" "${A[@]}" -X PUT -H "X-Content-SHA256: $(sha256sum "$WORK/big.bin" | cut -c1-64)" \
