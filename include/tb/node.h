@@ -30,6 +30,7 @@ typedef struct tb_node_config {
   uint64_t dial_timeout_ms;    /* connect timeout towards runners and supervisors; default 1000 */
   uint64_t proxy_timeout_ms;   /* /app/: upstream silence before its response head, then 504; default 60000 */
   uint64_t wake_timeout_ms;    /* /app/: how long a supervisor may take to wake an app; default 30000 */
+  uint64_t supervisor_lost_ms; /* no heartbeat (or registration) for this long: supervisor_lost; default 90000 */
 } tb_node_config_t;
 
 #define TB_NODE_DEFAULT_LISTEN "127.0.0.1:8090"

@@ -10,6 +10,7 @@
 
 #include "node_int.h"
 #include "tb/alloc.h"
+#include "tb/clock.h"
 #include "tb/log.h"
 
 static char *join(const char *a, const char *b) {
@@ -47,12 +48,45 @@ int tb__node_sync(tb_node_t *n, tb_errbuf_t *eb) {
   return rc;
 }
 
+/*
+ * Liveness is the node's to decide and to record (EVENTS.md): a supervisor in state up
+ * whose last heartbeat or registration is older than supervisor_lost_ms becomes lost,
+ * so placement skips it; its next heartbeat makes it up again. Checked once a second.
+ */
+static void check_liveness(tb_node_t *n) {
+  uint64_t now_loop = uv_now(n->loop);
+  if (now_loop - n->liveness_at < 1000) return;
+  n->liveness_at = now_loop;
+  json_t *all = NULL, *s;
+  size_t i;
+  if (tb_proj_supervisors(n->proj, NULL, NULL, &all) != 0) return;
+  int64_t now = tb_clock_wall_ns();
+  json_array_foreach(all, i, s) {
+    const char *st = json_string_value(json_object_get(s, "state")), *id = json_string_value(json_object_get(s, "supervisor"));
+    int64_t seen = json_integer_value(json_object_get(s, "last_seen"));
+    tb_uuid_t u;
+    if (!st || strcmp(st, "up") != 0 || !id || tb_uuid_parse(id, strlen(id), &u) != 0) continue;
+    if (seen == 0 || now - seen < (int64_t)n->supervisor_lost_ns) continue;
+    char reason[100], idem[120], eb_[200] = "";
+    tb_errbuf_t eb = {eb_, sizeof eb_};
+    snprintf(reason, sizeof reason, "no heartbeat for %lld s", (long long)((now - seen) / 1000000000));
+    snprintf(idem, sizeof idem, "lost:%s:%lld", id, (long long)seen); /* once per silence */
+    json_t *pl = json_pack("{s:s, s:s}", "supervisor", id, "reason", reason);
+    int rc = pl ? tb__node_append(n, "supervisor_lost", &u, "node", idem, pl, NULL, &eb) : TB_ENOMEM;
+    json_decref(pl);
+    if (rc == 0) tb_log_warn("node", "supervisor lost", TB_KV_STR("supervisor", id), TB_KV_STR("reason", reason));
+    else tb_log_error("node", "cannot record a lost supervisor", TB_KV_ERR(rc), TB_KV_STR("detail", eb_));
+  }
+  json_decref(all);
+}
+
 static void sync_tick(uv_timer_t *t) {
   tb_node_t *n = t->data;
   char msg[256] = "";
   tb_errbuf_t eb = {msg, sizeof msg};
   int rc = tb__node_sync(n, &eb);
   if (rc != 0) tb_log_error("node", "cannot catch up with the event log", TB_KV_ERR(rc), TB_KV_STR("detail", msg));
+  else check_liveness(n);
 }
 
 static void node_free(tb_node_t *n) {
@@ -80,6 +114,7 @@ int tb_node_new(uv_loop_t *loop, const tb_node_config_t *cfg, tb_node_t **out, t
   n->loop = loop;
   n->max_artifact = cfg->max_artifact_bytes ? cfg->max_artifact_bytes : TB_NODE_DEFAULT_MAX_ARTIFACT;
   n->dial_timeout_ms = cfg->dial_timeout_ms ? cfg->dial_timeout_ms : 1000;
+  n->supervisor_lost_ns = (cfg->supervisor_lost_ms ? cfg->supervisor_lost_ms : 90000) * 1000000ull;
   n->state_dir = tb_strdup(cfg->state_dir);
   n->store_dir = cfg->store_dir ? tb_strdup(cfg->store_dir) : join(cfg->state_dir, "artifacts");
   n->logs_dir = join(cfg->state_dir, "logs");

@@ -65,6 +65,8 @@ struct tb_node {
   char *state_dir, *store_dir, *logs_dir;
   uint64_t max_artifact;
   uint64_t dial_timeout_ms;
+  uint64_t supervisor_lost_ns; /* heartbeats older than this: the supervisor is lost */
+  uint64_t liveness_at;        /* loop time of the last liveness check */
   uint64_t proxy_timeout_ms;  /* upstream silence before its head: 504 */
   uint64_t wake_timeout_ms;   /* a wake call to a supervisor */
   tb_http_client_t *client;   /* upstream calls to runners and supervisors (keep-alive pool) */

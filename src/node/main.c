@@ -48,7 +48,8 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--store-dir") == 0) cfg.store_dir = v;
     else if (strcmp(a, "--key-file") == 0) cfg.key_file = v;
     else if (strcmp(a, "--max-artifact-bytes") == 0 || strcmp(a, "--dial-timeout-ms") == 0 ||
-             strcmp(a, "--proxy-timeout-ms") == 0 || strcmp(a, "--wake-timeout-ms") == 0) {
+             strcmp(a, "--proxy-timeout-ms") == 0 || strcmp(a, "--wake-timeout-ms") == 0 ||
+             strcmp(a, "--supervisor-lost-ms") == 0) {
       char *end;
       errno = 0;
       unsigned long long n = strtoull(v, &end, 10);
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
       if (a[2] == 'm') cfg.max_artifact_bytes = n;
       else if (a[2] == 'd') cfg.dial_timeout_ms = n;
       else if (a[2] == 'p') cfg.proxy_timeout_ms = n;
+      else if (a[2] == 's') cfg.supervisor_lost_ms = n;
       else cfg.wake_timeout_ms = n;
     } else if (strcmp(a, "--supervisor") == 0) {
       if (nsups == 16 || !strchr(v, ':')) {

@@ -38,7 +38,7 @@ wait_port() { # FILE PATTERN -> prints the port
 }
 
 start_node() {
-  "$NODE_BIN" --state-dir "$S" --listen 127.0.0.1:0 >"$WORK/node.out" 2>>"$WORK/node.err" &
+  "$NODE_BIN" --state-dir "$S" --listen 127.0.0.1:0 --supervisor-lost-ms 2500 >"$WORK/node.out" 2>>"$WORK/node.err" &
   NODE_PID=$!
   NPORT=$(wait_port "$WORK/node.out" "on port") || { cat "$WORK/node.err"; exit 1; }
   U=http://127.0.0.1:$NPORT
@@ -165,7 +165,13 @@ before=$(pids_of)
 check "two always_on runners before" 2 "$(echo "$before" | grep -c .)"
 kill -9 "$SUP_PID"; wait "$SUP_PID" 2>/dev/null
 check "with the supervisor dead, the app still answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$U/app/$A/")"
+sup_state() { curl -s -H "Authorization: Bearer $T" "$U/v1/supervisors" | jq -r '.[0].state'; }
+for _ in $(seq 60); do [ "$(sup_state)" = lost ] && break; sleep 0.1; done
+check "without heartbeats the node records the supervisor lost" lost "$(sup_state)"
+check "and the app still answers" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$U/app/$A/")"
 start_sup
+for _ in $(seq 30); do [ "$(sup_state)" = up ] && break; sleep 0.1; done
+check "the restarted supervisor is up again" up "$(sup_state)"
 sleep 0.5
 check "the restarted supervisor has the same runners (same pids)" "$before" "$(pids_of)"
 check "it adopted them" 2 "$(curl -s "http://127.0.0.1:$SPORT/v1/runners" | jq "[.[] | select((.app==\"$A\" or .app==\"$L\") and .adopted)] | length")"
