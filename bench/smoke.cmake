@@ -16,3 +16,17 @@ set_tests_properties(bench_smoke PROPERTIES
                      TIMEOUT 900
                      LABELS bench
                      ENVIRONMENT "TB_BENCH_ENGINES=;BENCH_TIMEOUT=300")
+
+# bench_proxy_smoke runs bench/proxy/run.sh --check-only on this build: every path of the
+# proxy benchmark once (the runner, tabbify-node and nginx each under wrk for 1 s, one
+# cold start; ~7 s). It fails on a wrong answer (a non-2xx status, a socket error, a
+# failed cold start), never on a figure, and is skipped (exit 2) where wrk or nginx is
+# not installed: nginx comes only with `scripts/setup --bench`, which CI does not run.
+if(TB_WASI_FOUND) # the demo app it deploys needs the wasm32-wasi toolchain
+  add_test(NAME bench_proxy_smoke
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/proxy/run.sh ${CMAKE_BINARY_DIR} --check-only)
+  set_tests_properties(bench_proxy_smoke PROPERTIES
+                       TIMEOUT 120
+                       LABELS bench
+                       SKIP_RETURN_CODE 2)
+endif()

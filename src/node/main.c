@@ -13,7 +13,7 @@
 static void usage(FILE *f) {
   fputs("usage: tabbify-node --state-dir DIR [--listen ADDR] [--store-dir DIR] [--key-file FILE]\n"
         "                    [--max-artifact-bytes N] [--dial-timeout-ms N] [--proxy-timeout-ms N]\n"
-        "                    [--wake-timeout-ms N] [--supervisor NAME:tag,tag]...\n"
+        "                    [--wake-timeout-ms N] [--supervisor-lost-ms N] [--supervisor NAME:tag,tag]...\n"
         "Serves REST API v1 (docs/internals/NODE.md). The signing key is created (0600) at first start.\n",
         f);
 }
