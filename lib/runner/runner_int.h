@@ -48,6 +48,17 @@ extern const tb__runner_backend_t tb__runner_wasm_http;
 /** The backend for `runtime`, or NULL. */
 const tb__runner_backend_t *tb__runner_backend_find(const char *runtime);
 
+/* ---- Forwarding to the app's own HTTP server (forward.c) ---- */
+
+typedef struct tb__fwd tb__fwd_t;
+
+/** A forwarder to `address` ("10.213.0.5:8080", "[fd5a::1]:8080"): numeric IP and port.
+ *  `timeout_ms` bounds the connect and every silence (0: 30 s). */
+int tb__fwd_new(const char *address, uint32_t timeout_ms, tb__fwd_t **out, tb_errbuf_t *eb);
+void tb__fwd_free(tb__fwd_t *f);
+/** Serves one request on the calling worker thread, the contract of tb_wagi_serve. */
+int tb__fwd_serve(tb__fwd_t *f, const tb_wagi_request_t *req, const tb_wagi_io_t *io, tb_wagi_result_t *res);
+
 /* ---- The app log ---- */
 
 typedef struct tb__applog {
