@@ -29,7 +29,10 @@
  *
  * Exit codes: 0 stopped when asked (SIGTERM, SIGINT, POST /stop on the control socket),
  * TB_RUNNER_EXIT_SETUP, TB_RUNNER_EXIT_IDLE (on_request app idle for idle_timeout_sec).
- * Anything else, or death by a signal, is a crash.
+ * Anything else, or death by a signal, is a crash. A runner that ends because its app
+ * died under it (a container killed for memory, a VM that stopped) exits with
+ * TB_RUNNER_EXIT_APP_DIED after writing {"reason":"<sentence>"} to exit.json in the
+ * directory of its control socket; the supervisor puts that sentence in app_crashed.
  *
  * Data listener (`listen`): every request is the app's; the target is passed as it is.
  * HTTP/1.1 keep-alive. Control endpoint: HTTP on the unix socket `control`:
@@ -60,6 +63,7 @@
 #define TB_RUNNER_EXIT_OK 0
 #define TB_RUNNER_EXIT_SETUP 2
 #define TB_RUNNER_EXIT_IDLE 10
+#define TB_RUNNER_EXIT_APP_DIED 11
 
 /** The environment variable naming the readiness fd. */
 #define TB_RUNNER_READY_FD_ENV "TABBIFY_READY_FD"

@@ -91,7 +91,8 @@ static int write_json(const char *dir, const char *leaf, json_t *j) {
 }
 
 static void remove_dir(const char *dir) {
-  static const char *const leaves[] = {"spec.json", "record.json", "ctl.sock", "spec.json.tmp", "record.json.tmp"};
+  static const char *const leaves[] = {"spec.json", "record.json", "ctl.sock", "exit.json", "spec.json.tmp",
+                                       "record.json.tmp"};
   char path[600];
   for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, leaves[i]);
@@ -415,9 +416,16 @@ static void ended(tb__sup_runner_t *r, bool known, int64_t code, int sig, bool c
     answer_waiters(r);
     return;
   }
-  if (!known) snprintf(reason, sizeof reason, "the runner (pid %d) died; its status is unknown (it was adopted)", r->pid);
+  /* A runner whose app died (a container killed for memory, say) says why in exit.json. */
+  char exitp[600];
+  snprintf(exitp, sizeof exitp, "%s/exit.json", r->dir);
+  json_t *ej = json_load_file(exitp, 0, NULL);
+  const char *said = json_string_value(json_object_get(ej, "reason"));
+  if (said) snprintf(reason, sizeof reason, "%s", said);
+  else if (!known) snprintf(reason, sizeof reason, "the runner (pid %d) died; its status is unknown (it was adopted)", r->pid);
   else if (sig) snprintf(reason, sizeof reason, "the runner was killed by signal %d (%s)", sig, strsignal(sig));
   else snprintf(reason, sizeof reason, "the runner exited with status %lld", (long long)code);
+  json_decref(ej);
   if (was == TB__RUN_STARTING && r->error[0]) snprintf(reason, sizeof reason, "%s", r->error);
   json_object_set_new(p, "reason", json_string(reason));
   snprintf(idem, sizeof idem, "crashed:%s", r->id_s);
