@@ -9,13 +9,15 @@
  *    "name":"hello","runtime":"wasm-http","artifact":"/abs/path/artifact","digest":"sha256:<hex>",
  *    "listen":"127.0.0.1:0","control":"/abs/dir/control.sock","log":"/abs/state/logs/<app>.log",
  *    "lifecycle":"always_on"|"on_request","idle_timeout_sec":300,"memory_mb":256,
- *    "request_timeout_sec":30,"env":{"KEY":"VALUE"},"args":["a"],"workers":0}
+ *    "request_timeout_sec":30,"env":{"KEY":"VALUE"},"args":["a"],"workers":0,
+ *    "port":8080,"health_path":"/healthz","docker_socket":"/var/run/docker.sock"}
  *
  * Required: runner, app, artifact, listen, control, log. The others default to the
  * manifest's defaults (TB_MANIFEST_DEFAULT_*), also when given as 0 (idle_timeout_sec,
  * memory_mb, request_timeout_sec); workers 0 means the number of online CPUs,
  * at least 2, at most TB_RUNNER_MAX_WORKERS. Unknown fields are ignored (the supervisor
- * may add some). runtime must be "wasm-http" (the only backend so far). digest is
+ * may add some). runtime is "wasm-http" or "docker"; port, health_path and docker_socket
+ * matter only to docker (the app's own HTTP server in a container). digest is
  * "sha256:<64 hex>" or "blake3:<64 hex>"; the artifact must match it.
  *
  * Readiness: when the environment variable TABBIFY_READY_FD names an open fd, the runner
@@ -94,6 +96,10 @@ typedef struct tb_runner_spec {
   char **args;
   size_t nargs;
   uint32_t workers; /* as given; 0: pick (tb_runner_spec_workers) */
+  /* Runtimes that forward to the app's own server (docker): */
+  uint32_t port;        /* the app's HTTP port; TB_MANIFEST_DEFAULT_PORT when absent */
+  char *health_path;    /* "" when absent: the app is ready once its port accepts */
+  char *docker_socket;  /* "" when absent: the daemon's default socket */
 } tb_runner_spec_t;
 
 /**
@@ -112,6 +118,8 @@ uint32_t tb_runner_spec_workers(const tb_runner_spec_t *spec);
  * Returns 0, TB_EINVAL (malformed digest) or TB_ECORRUPT (mismatch), with a sentence.
  */
 int tb_runner_digest_check(const uint8_t *data, size_t len, const char *digest, tb_errbuf_t *eb);
+/** The same for the file at `path`, read in pieces (artifacts of any size). */
+int tb_runner_digest_check_file(const char *path, const char *digest, tb_errbuf_t *eb);
 
 /**
  * The whole program: parses argv, runs the app until it is stopped, returns the exit

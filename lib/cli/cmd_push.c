@@ -93,6 +93,25 @@ static int sha256_file(const char *path, char hex[65], long long *size) {
   return rc;
 }
 
+/* Writes {"image": ref} to a new temporary file whose path goes to `out`. */
+static int image_ref_file(const char *ref, char *out, size_t cap) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(out, cap, "%s/tabbify-image-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  int fd = mkstemp(out);
+  if (fd < 0) return tb__cli_fail(1, "cannot create a temporary file in %s: %s.", tmp ? tmp : "/tmp", strerror(errno));
+  json_t *j = json_pack("{s:s}", "image", ref);
+  char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  bool ok = text && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+  free(text);
+  close(fd);
+  if (!ok) {
+    unlink(out);
+    return tb__cli_fail(1, "cannot write %s.", out);
+  }
+  return 0;
+}
+
 int tb__cli_push(int argc, char **argv) {
   tb__cli_api_t api;
   tb__cli_api_init(&api, &argc, argv);
@@ -103,6 +122,7 @@ int tb__cli_push(int argc, char **argv) {
   tb_manifest_t *m = NULL;
   json_t *mj = NULL, *reg = NULL, *app = NULL, *up = NULL;
   char *mtext = NULL;
+  const char *ref_file = NULL; /* a temporary artifact naming an image, removed at the end */
   FILE *art = NULL;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--manifest") == 0 && i + 1 < argc) path = argv[++i];
@@ -146,13 +166,18 @@ int tb__cli_push(int argc, char **argv) {
     }
   }
   const char *rel = m->build.wasm ? m->build.wasm : m->build.archive;
-  if (!rel) {
-    rc = tb__cli_fail(2, "%s names no artifact to upload (build.wasm or build.archive).", path);
-    goto out;
-  }
   char dir[4096], art_path[8300], id[TB_UUID_STR_LEN + 1], sha[65], url[200];
-  snprintf(dir, sizeof dir, "%s", path);
-  snprintf(art_path, sizeof art_path, rel[0] == '/' ? "%s%s" : "%s/%s", rel[0] == '/' ? "" : dirname(dir), rel);
+  if (!rel && m->build.image) {
+    /* An image the daemon pulls: the version's artifact is {"image": "<reference>"}. */
+    if ((rc = image_ref_file(m->build.image, art_path, sizeof art_path)) != 0) goto out;
+    ref_file = art_path;
+  } else if (!rel) {
+    rc = tb__cli_fail(2, "%s names no artifact to upload (build.wasm, build.archive or build.image).", path);
+    goto out;
+  } else {
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(art_path, sizeof art_path, rel[0] == '/' ? "%s%s" : "%s/%s", rel[0] == '/' ? "" : dirname(dir), rel);
+  }
   long long size = 0;
   if ((rc = sha256_file(art_path, sha, &size)) != 0) {
     rc = tb__cli_fail(2, "cannot read the artifact %s: %s; build it first.", art_path, tb_strerror(rc));
@@ -181,6 +206,7 @@ int tb__cli_push(int argc, char **argv) {
          size, id);
 out:
   if (art) fclose(art);
+  if (ref_file) unlink(ref_file);
   free(mtext);
   json_decref(mj), json_decref(reg), json_decref(app), json_decref(up);
   tb_manifest_free(m);

@@ -155,11 +155,53 @@ out:
   return 0;
 }
 
+/* ---- The app died under its backend ---- */
+
+/* Set from any thread (tb__runner_app_died), acted on by the loop through died_async. */
+static pthread_mutex_t died_mu = PTHREAD_MUTEX_INITIALIZER;
+static char died_reason[512];
+static bool died, died_async_ready;
+static uv_async_t died_async;
+
+static void runner_stop(runner_t *r, int code, const char *why);
+
+void tb__runner_app_died(const char *reason) {
+  pthread_mutex_lock(&died_mu);
+  bool first = !died, send = first && died_async_ready;
+  if (first) snprintf(died_reason, sizeof died_reason, "%s", reason);
+  died = true;
+  pthread_mutex_unlock(&died_mu);
+  if (send) uv_async_send(&died_async);
+}
+
+/* exit.json beside the control socket carries the reason to the supervisor (runner.h). */
+static void on_died(uv_async_t *a) {
+  runner_t *r = a->data;
+  char path[600], reason[512];
+  pthread_mutex_lock(&died_mu);
+  snprintf(reason, sizeof reason, "%s", died_reason);
+  pthread_mutex_unlock(&died_mu);
+  snprintf(path, sizeof path, "%s", r->spec.control);
+  char *slash = strrchr(path, '/');
+  if (slash) {
+    snprintf(slash, sizeof path - (size_t)(slash - path), "/exit.json");
+    json_t *j = json_pack("{s:s}", "reason", reason);
+    if (j) json_dump_file(j, path, JSON_COMPACT);
+    json_decref(j);
+  }
+  tb__applog_printf(&r->log, "runner", "the app died: %s", reason);
+  runner_stop(r, TB_RUNNER_EXIT_APP_DIED, "the app died");
+}
+
 /* ---- Stopping ---- */
 
 static void on_pool_closed(void *ud) {
   runner_t *r = ud;
   r->pool = NULL;
+  pthread_mutex_lock(&died_mu);
+  died_async_ready = false;
+  pthread_mutex_unlock(&died_mu);
+  uv_close((uv_handle_t *)&died_async, NULL);
   uv_close((uv_handle_t *)&r->idle, NULL);
   uv_close((uv_handle_t *)&r->sigterm, NULL);
   uv_close((uv_handle_t *)&r->sigint, NULL);
@@ -303,6 +345,11 @@ static void format_address(runner_t *r) {
   else snprintf(r->address, sizeof r->address, "%s:%d", a.host, port);
 }
 
+/* The spec's worker count, else the backend's (forwarders wait on I/O), else the CPUs. */
+static uint32_t workers_of(const runner_t *r) {
+  return r->spec.workers || !r->backend->workers ? tb_runner_spec_workers(&r->spec) : r->backend->workers;
+}
+
 /* Everything up to the readiness line. Returns 0 or a setup error with `eb` filled. */
 static int setup(runner_t *r, const char *spec_path, tb_errbuf_t *eb) {
   uint8_t *text = NULL, *art = NULL;
@@ -320,15 +367,21 @@ static int setup(runner_t *r, const char *spec_path, tb_errbuf_t *eb) {
   }
   r->backend = tb__runner_backend_find(r->spec.runtime);
   if (r->backend == NULL) {
-    rc = tb_errf(eb, TB_EUNSUPPORTED, "%s: spec field \"runtime\" is \"%.60s\", but this runner only runs \"wasm-http\"",
+    rc = tb_errf(eb, TB_EUNSUPPORTED,
+                 "%s: spec field \"runtime\" is \"%.60s\", but this runner runs \"wasm-http\" and \"docker\" "
+                 "(firecracker is not built yet)",
                  spec_path, r->spec.runtime);
     goto out;
   }
   rc = tb__applog_open(&r->log, r->spec.log, eb);
   if (rc != 0) goto out;
-  rc = read_file("artifact", r->spec.artifact, ARTIFACT_MAX_BYTES, &art, &alen, eb);
-  if (rc != 0) goto out;
-  rc = tb_runner_digest_check(art, alen, r->spec.digest, &seb);
+  if (r->backend->reads_artifact) {
+    rc = tb_runner_digest_check_file(r->spec.artifact, r->spec.digest, &seb);
+  } else {
+    rc = read_file("artifact", r->spec.artifact, ARTIFACT_MAX_BYTES, &art, &alen, eb);
+    if (rc != 0) goto out;
+    rc = tb_runner_digest_check(art, alen, r->spec.digest, &seb);
+  }
   if (rc != 0) {
     rc = tb_errf(eb, rc, "the artifact %s: %s", r->spec.artifact, ebuf);
     goto out;
@@ -342,6 +395,8 @@ static int setup(runner_t *r, const char *spec_path, tb_errbuf_t *eb) {
     goto out;
   }
   r->loop_ready = true;
+  uv_async_init(&r->loop, &died_async, on_died);
+  died_async.data = r;
   uv_timer_init(&r->loop, &r->idle);
   uv_signal_init(&r->loop, &r->sigterm);
   uv_signal_init(&r->loop, &r->sigint);
@@ -349,7 +404,7 @@ static int setup(runner_t *r, const char *spec_path, tb_errbuf_t *eb) {
   r->handles_ready = true;
 
   tb__runner_pool_config_t pc = {
-      .workers = tb_runner_spec_workers(&r->spec),
+      .workers = workers_of(r),
       .max_queued = TB_RUNNER_MAX_QUEUED,
       .request_timeout_ms = r->spec.request_timeout_sec * 1000u,
       .backend = r->backend,
@@ -468,9 +523,13 @@ int tb_runner_main(int argc, char **argv) {
 
   uv_signal_start(&r->sigterm, on_signal, SIGTERM);
   uv_signal_start(&r->sigint, on_signal, SIGINT);
+  pthread_mutex_lock(&died_mu);
+  died_async_ready = true;
+  if (died) uv_async_send(&died_async); /* it died while we were setting up */
+  pthread_mutex_unlock(&died_mu);
   idle_restart(r);
   tb__applog_printf(&r->log, "runner", "started %s (%s) on %s, pid %d, %u workers, lifecycle %s", r->spec.name,
-                    r->spec.runtime, r->address, (int)getpid(), tb_runner_spec_workers(&r->spec),
+                    r->spec.runtime, r->address, (int)getpid(), workers_of(r),
                     r->spec.lifecycle == TB_RUNNER_ON_REQUEST ? "on_request" : "always_on");
   tb_log_info("runner", "started", TB_KV_STR("app", r->spec.app), TB_KV_STR("address", r->address),
               TB_KV_INT("pid", getpid()));

@@ -33,6 +33,8 @@
 
 typedef struct tb__runner_backend {
   const char *runtime; /* the spec's "runtime" */
+  bool reads_artifact; /* start gets no bytes: it opens spec->artifact itself (images of any size) */
+  uint32_t workers;    /* workers when the spec names none; 0: the CPUs (compute-bound backends) */
   /** Loads the artifact (`bytes`, borrowed for the call) for `spec` (borrowed; outlives the
    *  backend). Log lines go to `log(log_arg, ...)` from any thread. Main thread. */
   int (*start)(const tb_runner_spec_t *spec, const uint8_t *bytes, size_t len, tb_wagi_log_fn log, void *log_arg,
@@ -44,6 +46,14 @@ typedef struct tb__runner_backend {
 } tb__runner_backend_t;
 
 extern const tb__runner_backend_t tb__runner_wasm_http;
+extern const tb__runner_backend_t tb__runner_docker;
+
+/**
+ * The app died under its backend (its container exited, was killed for memory): any
+ * thread, any time after start began. The runner writes `reason` to exit.json beside its
+ * control socket, logs it, and stops at once with TB_RUNNER_EXIT_APP_DIED.
+ */
+void tb__runner_app_died(const char *reason);
 
 /** The backend for `runtime`, or NULL. */
 const tb__runner_backend_t *tb__runner_backend_find(const char *runtime);

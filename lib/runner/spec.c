@@ -6,9 +6,11 @@
  * struct out: no I/O here (the fuzz target drives tb_runner_spec_parse directly).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "runner_int.h"
@@ -137,7 +139,9 @@ int tb_runner_spec_parse(const char *text, size_t len, tb_runner_spec_t *out, tb
   /* 0 means the default too: a supervisor serialising a zeroed struct gets defaults. */
   if ((rc = int_field(root, "idle_timeout_sec", 0, 0, 86400 * 365, &n, eb)) != 0) goto out;
   out->idle_timeout_sec = n ? (uint32_t)n : TB_MANIFEST_DEFAULT_IDLE_TIMEOUT_SEC;
-  if ((rc = int_field(root, "memory_mb", 0, 0, 4096, &n, eb)) != 0) goto out;
+  /* A wasm32 linear memory tops out at 4 GiB; a container's limit does not. */
+  int64_t mem_max = strcmp(out->runtime, "wasm-http") == 0 ? TB_MANIFEST_WASM_MAX_MEMORY_MB : TB_MANIFEST_MAX_MEMORY_MB;
+  if ((rc = int_field(root, "memory_mb", 0, 0, mem_max, &n, eb)) != 0) goto out;
   out->memory_mb = n ? (uint32_t)n : TB_MANIFEST_DEFAULT_MEMORY_MB;
   if ((rc = int_field(root, "request_timeout_sec", 0, 0, 86400, &n, eb)) != 0) goto out;
   out->request_timeout_sec = n ? (uint32_t)n : TB_MANIFEST_DEFAULT_REQUEST_TIMEOUT_SEC;
@@ -145,6 +149,14 @@ int tb_runner_spec_parse(const char *text, size_t len, tb_runner_spec_t *out, tb
   out->workers = (uint32_t)n;
   if ((rc = env_field(root, out, eb)) != 0) goto out;
   if ((rc = args_field(root, out, eb)) != 0) goto out;
+  if ((rc = int_field(root, "port", TB_MANIFEST_DEFAULT_PORT, 1, 65535, &n, eb)) != 0) goto out;
+  out->port = (uint32_t)n;
+  if ((rc = str_field(root, "health_path", false, "", &out->health_path, eb)) != 0) goto out;
+  if ((rc = str_field(root, "docker_socket", false, "", &out->docker_socket, eb)) != 0) goto out;
+  if (out->health_path[0] && out->health_path[0] != '/') {
+    rc = tb_errf(eb, TB_EINVAL, "spec field \"health_path\" must start with '/', not \"%.100s\"", out->health_path);
+    goto out;
+  }
 
   if (out->digest[0] && !((strncmp(out->digest, "sha256:", 7) == 0 || strncmp(out->digest, "blake3:", 7) == 0) &&
                           is_hex64(out->digest + 7))) {
@@ -178,8 +190,8 @@ static void free_list(char **v, size_t n) {
 
 void tb_runner_spec_deinit(tb_runner_spec_t *s) {
   if (s == NULL) return;
-  char **strs[] = {&s->runner, &s->app, &s->deployment, &s->supervisor, &s->name, &s->runtime,
-                   &s->artifact, &s->digest, &s->listen, &s->control, &s->log};
+  char **strs[] = {&s->runner, &s->app, &s->deployment, &s->supervisor, &s->name, &s->runtime, &s->artifact,
+                   &s->digest, &s->listen, &s->control, &s->log, &s->health_path, &s->docker_socket};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) tb_free(*strs[i]);
   free_list(s->env, s->nenv);
   free_list(s->args, s->nargs);
@@ -203,20 +215,56 @@ static void to_hex(const uint8_t *b, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-int tb_runner_digest_check(const uint8_t *data, size_t len, const char *digest, tb_errbuf_t *eb) {
-  uint8_t h[32];
-  char got[65];
-  if (digest == NULL || digest[0] == '\0') return 0;
-  if (strncmp(digest, "sha256:", 7) == 0 && is_hex64(digest + 7)) {
-    crypto_hash_sha256(h, data, len);
-  } else if (strncmp(digest, "blake3:", 7) == 0 && is_hex64(digest + 7)) {
-    tb_blake3_hash(data, len, h);
-  } else {
+/* The algorithm of a well-formed digest ("sha256:" or "blake3:" and 64 hex digits). */
+static int digest_kind(const char *digest, bool *sha, tb_errbuf_t *eb) {
+  *sha = strncmp(digest, "sha256:", 7) == 0;
+  if (!(*sha || strncmp(digest, "blake3:", 7) == 0) || !is_hex64(digest + 7))
     return tb_errf(eb, TB_EINVAL, "the digest \"%.80s\" is not \"sha256:<64 hex>\" or \"blake3:<64 hex>\"", digest);
-  }
-  to_hex(h, sizeof h, got);
+  return 0;
+}
+
+static int digest_compare(const uint8_t h[32], const char *digest, tb_errbuf_t *eb) {
+  char got[65];
+  to_hex(h, 32, got);
   if (strcasecmp(got, digest + 7) != 0)
     return tb_errf(eb, TB_ECORRUPT, "the artifact does not match its digest: expected %s, got %.7s%s", digest, digest,
                    got);
   return 0;
+}
+
+int tb_runner_digest_check(const uint8_t *data, size_t len, const char *digest, tb_errbuf_t *eb) {
+  bool sha;
+  uint8_t h[32];
+  if (digest == NULL || digest[0] == '\0') return 0;
+  int rc = digest_kind(digest, &sha, eb);
+  if (rc != 0) return rc;
+  if (sha) crypto_hash_sha256(h, data, len);
+  else tb_blake3_hash(data, len, h);
+  return digest_compare(h, digest, eb);
+}
+
+int tb_runner_digest_check_file(const char *path, const char *digest, tb_errbuf_t *eb) {
+  bool sha;
+  if (digest == NULL || digest[0] == '\0') return 0;
+  int rc = digest_kind(digest, &sha, eb);
+  if (rc != 0) return rc;
+  FILE *f = fopen(path, "rb");
+  if (!f) return tb_errf(eb, -errno, "cannot read %s: %s", path, strerror(errno));
+  crypto_hash_sha256_state s256;
+  tb_blake3_t b3;
+  if (sha) crypto_hash_sha256_init(&s256);
+  else tb_blake3_init(&b3);
+  static _Thread_local uint8_t buf[1 << 16];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    if (sha) crypto_hash_sha256_update(&s256, buf, n);
+    else tb_blake3_update(&b3, buf, n);
+  }
+  bool bad = ferror(f);
+  fclose(f);
+  if (bad) return tb_errf(eb, TB_EIO, "cannot read %s to the end", path);
+  uint8_t h[32];
+  if (sha) crypto_hash_sha256_final(&s256, h);
+  else tb_blake3_final(&b3, h, sizeof h);
+  return digest_compare(h, digest, eb);
 }

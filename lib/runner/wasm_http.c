@@ -70,7 +70,7 @@ const tb__runner_backend_t tb__runner_wasm_http = {
 };
 
 const tb__runner_backend_t *tb__runner_backend_find(const char *runtime) {
-  static const tb__runner_backend_t *const all[] = {&tb__runner_wasm_http};
+  static const tb__runner_backend_t *const all[] = {&tb__runner_wasm_http, &tb__runner_docker};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     if (strcmp(all[i]->runtime, runtime) == 0) return all[i];
   return NULL;

@@ -247,12 +247,18 @@ static json_t *build_spec(tb__sup_runner_t *r, json_t *pl, tb_errbuf_t *eb) {
   snprintf(ctl, sizeof ctl, "%s/ctl.sock", r->dir);
   snprintf(logp, sizeof logp, "%s/%s.log", s->logs_dir, r->app_s);
   const char *digest = json_string_value(json_object_get(ver, "digest"));
+  const char *health = json_string_value(json_object_get(rt, "health_path"));
   json_t *spec = json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o}",
                            "runner", r->id_s, "app", r->app_s, "deployment", r->dep_s, "version", (json_int_t)r->version,
                            "supervisor", s->id_s, "name", json_string_value(json_object_get(pl, "name")) ?: "app",
                            "runtime", runtime ? runtime : "wasm-http", "artifact", art, "digest", digest ? digest : "",
                            "listen", "127.0.0.1:0", "control", ctl, "log", logp, "lifecycle", lifecycle,
                            "idle_timeout_sec", idle, "memory_mb", mem, "request_timeout_sec", rto, "env", env, "args", args);
+  if (spec) {
+    json_object_set_new(spec, "port", json_integer(int_or(rt, "port", TB_MANIFEST_DEFAULT_PORT)));
+    if (health) json_object_set_new(spec, "health_path", json_string(health));
+    json_object_set_new(spec, "docker_socket", json_string(s->docker_socket));
+  }
   json_decref(m);
   if (!spec) tb_errf(eb, TB_ENOMEM, "cannot build the runner's spec");
   return spec;
@@ -370,7 +376,10 @@ static void pidfd_ready(uv_poll_t *h, int status, int events) {
   close_handle(r, (uv_handle_t **)&r->pidpoll);
   char ctl[600];
   snprintf(ctl, sizeof ctl, "%s/ctl.sock", r->dir);
-  ended(r, false, 0, 0, access(ctl, F_OK) != 0); /* a clean stop removes the control socket */
+  char exitp[600];
+  snprintf(exitp, sizeof exitp, "%s/exit.json", r->dir);
+  /* A clean stop removes the control socket; a runner whose app died leaves exit.json. */
+  ended(r, false, 0, 0, access(ctl, F_OK) != 0 && access(exitp, F_OK) != 0);
 }
 
 static void ended(tb__sup_runner_t *r, bool known, int64_t code, int sig, bool clean_guess) {

@@ -89,11 +89,12 @@ void tb__sup_emit(tb_supervisor_t *s, const char *type, const tb_uuid_t *aggrega
 }
 
 json_t *tb__sup_runtimes(const tb_supervisor_t *s) {
-  /* Only what the runner implements and this machine supports: today wasm-http. The
-   * docker and firecracker runtimes join this list when tabbify-runner can run them;
-   * until then /health reports what the machine could do. */
-  (void)s;
-  return json_pack("[s]", "wasm-http");
+  /* What tabbify-runner implements and this machine supports right now: wasm-http always,
+   * docker while the daemon answers. firecracker joins when the runner can run it; until
+   * then /health reports only what the machine could do. */
+  json_t *a = json_pack("[s]", "wasm-http");
+  if (s->caps.docker) json_array_append_new(a, json_string("docker"));
+  return a;
 }
 
 static void register_self(tb_supervisor_t *s) {

@@ -14,6 +14,7 @@ static void usage(FILE *f) {
   fputs("usage: tabbify-supervisord --state-dir DIR --no-mesh [--bind ADDR] [--advertise ADDR]\n"
         "                           [--events-dir DIR | --nats URL] [--store-dir DIR] [--logs-dir DIR]\n"
         "                           [--name NAME] [--tags a,b] [--runner PATH] [--heartbeat-ms N]\n"
+        "                           [--docker-socket PATH]\n"
         "Runs the apps the node places here, one tabbify-runner each (docs/internals/SUPERVISOR.md).\n"
         "The control API listens on --bind (default 127.0.0.1:8730): GET /health.\n",
         f);
@@ -51,6 +52,7 @@ int main(int argc, char **argv) {
                         : strcmp(a, "--name") == 0       ? &cfg.name
                         : strcmp(a, "--tags") == 0       ? &cfg.tags
                         : strcmp(a, "--runner") == 0     ? &cfg.runner_path
+                        : strcmp(a, "--docker-socket") == 0 ? &cfg.docker_socket
                                                          : NULL;
     if (slot && v) {
       *slot = v;

@@ -235,10 +235,10 @@ contains "missing field: readiness error names it" 'spec field \"listen\" is mis
 wait_exit "$PID" 10
 check "missing field: exit code" 2 "$EC"
 
-spec docker "$HELLO"
-sed -i 's/"runtime":"wasm-http"/"runtime":"docker"/' "$W/docker.json"
-start docker
-contains "unknown runtime: readiness error" 'spec field \"runtime\" is \"docker\"' "$READY"
+spec firecracker "$HELLO"
+sed -i 's/"runtime":"wasm-http"/"runtime":"firecracker"/' "$W/firecracker.json"
+start firecracker
+contains "unknown runtime: readiness error" 'spec field \"runtime\" is \"firecracker\"' "$READY"
 wait_exit "$PID" 10
 check "unknown runtime: exit code" 2 "$EC"
 
