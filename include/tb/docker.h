@@ -150,6 +150,9 @@ int tb_docker_image_pull(tb_docker_t *d, const char *ref, tb_errbuf_t *eb);
 /** GET /images/{ref}/json: *out is a new reference (json_decref). TB_ENOTFOUND when absent. */
 int tb_docker_image_inspect(tb_docker_t *d, const char *ref, json_t **out, tb_errbuf_t *eb);
 
+/** POST /images/{ref}/tag?repo=...&tag=...: gives the image `ref` the name repo:tag too. */
+int tb_docker_image_tag(tb_docker_t *d, const char *ref, const char *repo, const char *tag, tb_errbuf_t *eb);
+
 /** DELETE /images/{ref}: untags/removes an image; TB_ENOTFOUND, TB_ECONFLICT when in use. */
 int tb_docker_image_remove(tb_docker_t *d, const char *ref, bool force, tb_errbuf_t *eb);
 

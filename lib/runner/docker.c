@@ -96,10 +96,26 @@ static int ensure_image(docker_rt_t *d, tb_errbuf_t *eb) {
     snprintf(d->image, sizeof d->image, "%s", ref);
     return 0;
   }
+  /* A tarball loaded once is tagged with its digest (the version's identity), so later
+   * starts of the same version — restarts, scale-to-zero wake-ups — skip the load. */
+  char tag[40] = "";
+  if (s->digest[0]) snprintf(tag, sizeof tag, "%.7s%.16s", s->digest, s->digest + 7);
+  for (char *c = tag; *c; c++)
+    if (*c == ':') *c = '-';
+  json_t *info = NULL;
+  if (tag[0]) {
+    snprintf(d->image, sizeof d->image, "tabbify/%s:%s", s->app, tag);
+    if (tb_docker_image_inspect(d->api, d->image, &info, NULL) == 0) {
+      json_decref(info);
+      return 0;
+    }
+  }
   char *img = NULL;
   int rc = tb_docker_image_load(d->api, s->artifact, &img, &meb);
   if (rc != 0) return tb_errf(eb, rc, "the artifact %s is not an image the Docker daemon can load: %s", s->artifact, msg);
-  snprintf(d->image, sizeof d->image, "%s", img);
+  char repo[80];
+  snprintf(repo, sizeof repo, "tabbify/%s", s->app);
+  if (!tag[0] || tb_docker_image_tag(d->api, img, repo, tag, NULL) != 0) snprintf(d->image, sizeof d->image, "%s", img);
   tb_free(img);
   return 0;
 }
