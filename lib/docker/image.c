@@ -242,23 +242,30 @@ out:
   return rc;
 }
 
+/* A bodiless request whose path and description were built (`built` is the first
+ * building error, 0 if none); frees both buffers. */
+static int image_call(tb_docker_t *d, const char *method, int built, tb_buf_t *path, tb_buf_t *what, tb_errbuf_t *eb) {
+  int rc;
+  if (built != 0) {
+    rc = tb_errf(eb, built, "the image reference is too long");
+  } else {
+    tb__docker_req_t r = {.method = method, .path = tb_buf_cstr(path), .what = tb_buf_cstr(what),
+                          .timeout_s = TB__DOCKER_TIMEOUT_S};
+    rc = tb__docker_do(d, &r, eb);
+  }
+  tb_buf_deinit(path);
+  tb_buf_deinit(what);
+  return rc;
+}
+
 int tb_docker_image_remove(tb_docker_t *d, const char *ref, bool force, tb_errbuf_t *eb) {
   tb_buf_t path, what;
   int rc;
   tb_buf_init(&path, 8192);
   tb_buf_init(&what, 4096);
-  if ((rc = tb_buf_printf(&what, "remove the image %s", ref)) != 0 || (rc = tb__docker_path(d, &path, "/images/")) != 0 ||
-      (rc = tb__docker_escape(&path, ref)) != 0 || (force && (rc = tb_buf_puts(&path, "?force=1")) != 0)) {
-    rc = tb_errf(eb, rc, "the image reference is too long");
-    goto out;
-  }
-  tb__docker_req_t r = {.method = "DELETE", .path = tb_buf_cstr(&path), .what = tb_buf_cstr(&what),
-                        .timeout_s = TB__DOCKER_TIMEOUT_S};
-  rc = tb__docker_do(d, &r, eb);
-out:
-  tb_buf_deinit(&path);
-  tb_buf_deinit(&what);
-  return rc;
+  (void)((rc = tb_buf_printf(&what, "remove the image %s", ref)) != 0 || (rc = tb__docker_path(d, &path, "/images/")) != 0 ||
+         (rc = tb__docker_escape(&path, ref)) != 0 || (force && (rc = tb_buf_puts(&path, "?force=1")) != 0));
+  return image_call(d, "DELETE", rc, &path, &what, eb);
 }
 
 int tb_docker_image_tag(tb_docker_t *d, const char *ref, const char *repo, const char *tag, tb_errbuf_t *eb) {
@@ -266,18 +273,9 @@ int tb_docker_image_tag(tb_docker_t *d, const char *ref, const char *repo, const
   int rc;
   tb_buf_init(&path, 8192);
   tb_buf_init(&what, 4096);
-  if ((rc = tb_buf_printf(&what, "tag the image %s as %s:%s", ref, repo, tag)) != 0 ||
-      (rc = tb__docker_path(d, &path, "/images/")) != 0 || (rc = tb__docker_escape(&path, ref)) != 0 ||
-      (rc = tb_buf_puts(&path, "/tag?repo=")) != 0 || (rc = tb__docker_escape(&path, repo)) != 0 ||
-      (rc = tb_buf_puts(&path, "&tag=")) != 0 || (rc = tb__docker_escape(&path, tag)) != 0) {
-    rc = tb_errf(eb, rc, "the image reference is too long");
-    goto out;
-  }
-  tb__docker_req_t r = {.method = "POST", .path = tb_buf_cstr(&path), .what = tb_buf_cstr(&what),
-                        .timeout_s = TB__DOCKER_TIMEOUT_S};
-  rc = tb__docker_do(d, &r, eb);
-out:
-  tb_buf_deinit(&path);
-  tb_buf_deinit(&what);
-  return rc;
+  (void)((rc = tb_buf_printf(&what, "tag the image %s as %s:%s", ref, repo, tag)) != 0 ||
+         (rc = tb__docker_path(d, &path, "/images/")) != 0 || (rc = tb__docker_escape(&path, ref)) != 0 ||
+         (rc = tb_buf_puts(&path, "/tag?repo=")) != 0 || (rc = tb__docker_escape(&path, repo)) != 0 ||
+         (rc = tb_buf_puts(&path, "&tag=")) != 0 || (rc = tb__docker_escape(&path, tag)) != 0);
+  return image_call(d, "POST", rc, &path, &what, eb);
 }
