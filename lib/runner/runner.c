@@ -175,20 +175,25 @@ void tb__runner_app_died(const char *reason) {
 }
 
 /* exit.json beside the control socket carries the reason to the supervisor (runner.h). */
+static void write_exit_reason(const runner_t *r, const char *reason) {
+  char path[600];
+  if (!r->spec.control) return;
+  snprintf(path, sizeof path, "%s", r->spec.control);
+  char *slash = strrchr(path, '/');
+  if (!slash) return;
+  snprintf(slash, sizeof path - (size_t)(slash - path), "/exit.json");
+  json_t *j = json_pack("{s:s}", "reason", reason);
+  if (j) json_dump_file(j, path, JSON_COMPACT);
+  json_decref(j);
+}
+
 static void on_died(uv_async_t *a) {
   runner_t *r = a->data;
-  char path[600], reason[512];
+  char reason[512];
   pthread_mutex_lock(&died_mu);
   snprintf(reason, sizeof reason, "%s", died_reason);
   pthread_mutex_unlock(&died_mu);
-  snprintf(path, sizeof path, "%s", r->spec.control);
-  char *slash = strrchr(path, '/');
-  if (slash) {
-    snprintf(slash, sizeof path - (size_t)(slash - path), "/exit.json");
-    json_t *j = json_pack("{s:s}", "reason", reason);
-    if (j) json_dump_file(j, path, JSON_COMPACT);
-    json_decref(j);
-  }
+  write_exit_reason(r, reason);
   tb__applog_printf(&r->log, "runner", "the app died: %s", reason);
   runner_stop(r, TB_RUNNER_EXIT_APP_DIED, "the app died");
 }
@@ -515,8 +520,15 @@ int tb_runner_main(int argc, char **argv) {
     usage(stderr);
     goto out;
   }
-  if (setup(r, spec_path, &eb) != 0) {
+  int src = setup(r, spec_path, &eb);
+  if (src != 0) {
     code = setup_fail(r, ebuf);
+    /* A daemon that does not answer (docker) is an outage, not a broken deployment: say
+     * so as an app that died, which the supervisor retries with backoff. */
+    if (src == TB_ECONNREFUSED) {
+      write_exit_reason(r, ebuf);
+      code = TB_RUNNER_EXIT_APP_DIED;
+    }
     r->exit_code = code;
     goto out;
   }

@@ -40,7 +40,7 @@ check "the supervisor is tagged docker" '["supervisor","wasm-http","docker"]' \
   "$(curl -s -H "Authorization: Bearer $T" "$U/v1/supervisors" | jq -c '.[0].tags')"
 
 # ---- an image app: push, deploy, GET, streamed POST ----
-docker_app() { # DIR NAME ARCHIVE MEMORY_MB
+docker_app() { # DIR NAME ARCHIVE MEMORY_MB [LIFECYCLE IDLE]
   mkdir -p "$WORK/$1"
   cp "$3" "$WORK/$1/image.tar"
   cat >"$WORK/$1/tabbify.toml" <<TOML
@@ -51,7 +51,8 @@ kind = "docker"
 archive = "image.tar"
 [runtime]
 type = "docker"
-lifecycle = "always_on"
+lifecycle = "${5:-always_on}"
+idle_timeout_sec = ${6:-300}
 port = 8080
 memory_mb = $4
 request_timeout_sec = 20
@@ -105,6 +106,20 @@ check "and the app answers" "hello from a container" "$(curl -s "$U/app/$A/")"
 (cd "$WORK/web" && "$CLI" stop >/dev/null)
 for _ in $(seq 100); do [ -z "$(containers_of "$A")" ] && break; sleep 0.1; done
 check "a stopped app's container is removed" "" "$(containers_of "$A")"
+
+# ---- on_request: the first request starts a container, idling out removes it ----
+docker_app lazy lazy "$IMG/httpd.tar" 32 on_request 1
+Z=$(push_deploy lazy)
+sleep 0.3
+check "no container before the first request" "" "$(containers_of "$Z")"
+t0=$(date +%s%N)
+check "the first request starts it" "hello from a container" "$(curl -s "$U/app/$Z/")"
+echo "   (cold start of a docker app through the node: $((($(date +%s%N) - t0) / 1000000)) ms)"
+for _ in $(seq 60); do [ -z "$(containers_of "$Z")" ] && break; sleep 0.1; done
+check "idle for idle_timeout_sec: the container is removed" "" "$(containers_of "$Z")"
+events runner_exited | grep "$Z" | grep -q '"reason":"idle"' && ok "runner_exited idle recorded" || fail "no idle runner_exited for $Z"
+check "the next request starts it again" "hello from a container" "$(curl -s "$U/app/$Z/")"
+(cd "$WORK/lazy" && "$CLI" stop >/dev/null)
 
 # ---- a bad image: a clear, recorded failure ----
 head -c 1000 /dev/urandom >"$WORK/junk.tar"
