@@ -61,7 +61,8 @@ static void usage(FILE *f) {
         "  --help        this text\n"
         "  --version     the version\n"
         "Environment: TABBIFY_READY_FD=N  write one JSON line to fd N when ready (or on a setup error).\n"
-        "Exit codes: 0 stopped when asked, 2 setup error, 10 idle (lifecycle on_request).\n",
+        "Exit codes: 0 stopped when asked, 2 setup error, 10 idle (lifecycle on_request),\n"
+        "            11 the app died under the runner (the reason is in exit.json).\n",
         f);
 }
 
