@@ -30,3 +30,14 @@ if(TB_WASI_FOUND) # the demo app it deploys needs the wasm32-wasi toolchain
                        LABELS bench
                        SKIP_RETURN_CODE 2)
 endif()
+
+# bench_docker_smoke runs bench/docker/run.sh --check-only on this build: one round of each
+# cold start (docker run, tabbify deploy, a scale-to-zero wake) against a private dockerd,
+# ~10 s. It fails on a wrong answer (a non-200, a failed deploy or start), never on a
+# figure, and is skipped (exit 2) where no Docker daemon can run (not root, no docker.io).
+add_test(NAME bench_docker_smoke
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/docker/run.sh ${CMAKE_BINARY_DIR} --check-only)
+set_tests_properties(bench_docker_smoke PROPERTIES
+                     TIMEOUT 120
+                     LABELS bench
+                     SKIP_RETURN_CODE 2)
