@@ -48,6 +48,8 @@ typedef struct tb__docker_req {
   tb_buf_t *answer;
   /* out */
   long status;
+  char api_version[16]; /* the answer's Api-Version header, "" if none */
+  char server[64];      /* the answer's Server header, "" if none */
 } tb__docker_req_t;
 
 /**

@@ -8,7 +8,9 @@
  * "message" can go into the sentence; 2xx answers go to the request's sink or buffer.
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "docker_int.h"
 #include "tb/alloc.h"
@@ -119,6 +121,27 @@ static int connect_error(tb_docker_t *d, long os_errno, tb_errbuf_t *eb) {
   }
 }
 
+/* Keeps the two headers the client reads: Api-Version (negotiation from a ping) and Server. */
+static size_t on_header(char *line, size_t size, size_t n, void *ud) {
+  tb__docker_req_t *r = ud;
+  size_t len = size * n, k;
+  static const struct { const char *name; size_t off, cap; } keep[] = {
+      {"Api-Version:", offsetof(tb__docker_req_t, api_version), sizeof ((tb__docker_req_t *)0)->api_version},
+      {"Server:", offsetof(tb__docker_req_t, server), sizeof ((tb__docker_req_t *)0)->server},
+  };
+  for (k = 0; k < sizeof keep / sizeof keep[0]; k++) {
+    size_t nl = strlen(keep[k].name);
+    if (len <= nl || strncasecmp(line, keep[k].name, nl) != 0) continue;
+    const char *v = line + nl;
+    size_t vl = len - nl;
+    while (vl && (*v == ' ' || *v == '\t')) v++, vl--;
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+    char *dst = (char *)r + keep[k].off;
+    snprintf(dst, keep[k].cap, "%.*s", (int)vl, v);
+  }
+  return len;
+}
+
 int tb__docker_do(tb_docker_t *d, tb__docker_req_t *r, tb_errbuf_t *eb) {
   CURL *c = d->curl;
   struct curl_slist *headers = NULL, *h;
@@ -145,6 +168,9 @@ int tb__docker_do(tb_docker_t *d, tb__docker_req_t *r, tb_errbuf_t *eb) {
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+  r->api_version[0] = r->server[0] = '\0';
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);

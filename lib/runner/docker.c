@@ -85,11 +85,14 @@ static int ensure_image(docker_rt_t *d, tb_errbuf_t *eb) {
   const tb_runner_spec_t *s = d->spec;
   char ref[256], msg[400] = "";
   tb_errbuf_t meb = {msg, sizeof msg};
+  int rc;
   if (image_reference(s->artifact, ref, sizeof ref)) {
+    if ((rc = tb_runner_digest_check_file(s->artifact, s->digest, &meb)) != 0)
+      return tb_errf(eb, rc, "the artifact %s: %s", s->artifact, msg);
     json_t *info = NULL;
     if (tb_docker_image_inspect(d->api, ref, &info, NULL) != 0) {
       tb__applog_printf(d->log, "runner", "pulling the image %s", ref);
-      int rc = tb_docker_image_pull(d->api, ref, &meb);
+      rc = tb_docker_image_pull(d->api, ref, &meb);
       if (rc != 0) return tb_errf(eb, rc, "cannot pull the image %s: %s", ref, msg);
     }
     json_decref(info);
@@ -110,8 +113,11 @@ static int ensure_image(docker_rt_t *d, tb_errbuf_t *eb) {
       return 0;
     }
   }
+  /* Only a tarball about to be loaded is hashed: a tagged image is already this digest's. */
+  if ((rc = tb_runner_digest_check_file(s->artifact, s->digest, &meb)) != 0)
+    return tb_errf(eb, rc, "the artifact %s: %s", s->artifact, msg);
   char *img = NULL;
-  int rc = tb_docker_image_load(d->api, s->artifact, &img, &meb);
+  rc = tb_docker_image_load(d->api, s->artifact, &img, &meb);
   if (rc != 0) return tb_errf(eb, rc, "the artifact %s is not an image the Docker daemon can load: %s", s->artifact, msg);
   char repo[80];
   snprintf(repo, sizeof repo, "tabbify/%s", s->app);
@@ -280,8 +286,22 @@ static int on_log(void *ud, int stream, const uint8_t *p, size_t n, bool end) {
   return 0;
 }
 
+/* Each thread opens its own handle (opening costs a ping), so start-up does not wait for
+ * them; dk_stop cancels a handle only once it exists (handle_mu). */
+static pthread_mutex_t handle_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static tb_docker_t *thread_api(docker_rt_t *d, tb_docker_t **slot) {
+  tb_docker_t *api = open_api(d->spec, NULL);
+  pthread_mutex_lock(&handle_mu);
+  *slot = api;
+  if (api && atomic_load(&d->stopping)) tb_docker_cancel(api);
+  pthread_mutex_unlock(&handle_mu);
+  return api;
+}
+
 static void *logs_main(void *arg) {
   docker_rt_t *d = arg;
+  if (!thread_api(d, &d->logs_api)) return NULL;
   tb_docker_logs(d->logs_api, d->container, 0, TB_DOCKER_LOGS_FOLLOW, on_log, d, NULL);
   for (int k = 0; k < 2; k++)
     if (d->partial_len[k]) tb__applog_line(d->log, k ? "stderr" : "stdout", d->partial[k], d->partial_len[k]);
@@ -291,6 +311,10 @@ static void *logs_main(void *arg) {
 static void *watch_main(void *arg) {
   docker_rt_t *d = arg;
   int64_t code = 0;
+  if (!thread_api(d, &d->watch_api)) {
+    if (!atomic_load(&d->stopping)) tb__runner_app_died("the Docker daemon stopped answering");
+    return NULL;
+  }
   int rc = tb_docker_container_wait(d->watch_api, d->container, "not-running", &code, NULL);
   if (rc == TB_ECANCELED || atomic_load(&d->stopping)) return NULL;
   char why[400];
@@ -311,8 +335,10 @@ static void dk_stop(void *state) {
     tb__applog_printf(d->log, "runner", "removed container %.12s", d->container);
   }
   /* The stop ended the wait and the followed logs; cancel in case the daemon is gone. */
+  pthread_mutex_lock(&handle_mu);
   if (d->watch_api) tb_docker_cancel(d->watch_api);
   if (d->logs_api) tb_docker_cancel(d->logs_api);
+  pthread_mutex_unlock(&handle_mu);
   if (d->watch_started) pthread_join(d->watch_th, NULL);
   if (d->logs_started) pthread_join(d->logs_th, NULL);
   tb_docker_close(d->watch_api);
@@ -339,12 +365,7 @@ static int dk_start(const tb_runner_spec_t *spec, const uint8_t *bytes, size_t l
   if (!d->container[0] && (rc = create_container(d, eb)) != 0) goto out;
   if ((rc = wait_ready(d, eb)) != 0) goto out;
   if ((rc = tb__fwd_new(d->address, spec->request_timeout_sec * 1000u, &d->fwd, eb)) != 0) goto out;
-  if ((d->logs_api = open_api(spec, NULL)) != NULL)
-    d->logs_started = pthread_create(&d->logs_th, NULL, logs_main, d) == 0;
-  if ((d->watch_api = open_api(spec, eb)) == NULL) {
-    rc = TB_ECONNREFUSED;
-    goto out;
-  }
+  d->logs_started = pthread_create(&d->logs_th, NULL, logs_main, d) == 0;
   d->watch_started = pthread_create(&d->watch_th, NULL, watch_main, d) == 0;
   if (!d->watch_started) rc = tb_errf(eb, TB_ENOMEM, "cannot start the thread that watches the container");
 out:

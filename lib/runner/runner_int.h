@@ -33,7 +33,8 @@
 
 typedef struct tb__runner_backend {
   const char *runtime; /* the spec's "runtime" */
-  bool reads_artifact; /* start gets no bytes: it opens spec->artifact itself (images of any size) */
+  bool reads_artifact; /* start gets no bytes: it opens spec->artifact itself (images of any size)
+                        * and checks it against spec->digest (tb_runner_digest_check_file) */
   uint32_t workers;    /* workers when the spec names none; 0: the CPUs (compute-bound backends) */
   /** Loads the artifact (`bytes`, borrowed for the call) for `spec` (borrowed; outlives the
    *  backend). Log lines go to `log(log_arg, ...)` from any thread. Main thread. */
