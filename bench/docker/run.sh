@@ -79,31 +79,17 @@ command -v dockerd >/dev/null || unavailable "dockerd (Debian's docker.io) is no
 for t in curl jq python3; do command -v "$t" >/dev/null || unavailable "$t is not installed: run scripts/setup"; done
 
 START=$EPOCHREALTIME
-# The harness makes WORK, starts the node and the supervisor, and pushes and deploys
-# with the CLI; its exit trap calls cleanup(), which is replaced below so that every
-# process is ended by its pid.
+# The harness makes WORK, starts the node and the supervisor, pushes and deploys with
+# the CLI, and on exit ends every process it started by its pid (runners included).
 BIN=$B/src
 . "$ROOT/tests/supervisor/harness.sh"
 DK=$WORK/dk SOCK=''
-# The runners (detached by the supervisor on purpose) are found by their spec path,
-# which lies in this run's directory.
-own_runners() {
-  local d c
-  for d in /proc/[0-9]*; do
-    c=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
-    [[ "$c" == *tabbify-runner*"$WORK/"* ]] && echo "${d#/proc/}"
-  done
+stop_docker() { # the daemon's stop kills what is left of its containers (ours and the runners')
+  [[ -d "$DK" ]] && "$ROOT/tests/docker/dockerd.sh" stop "$DK" >/dev/null 2>&1
+  [[ "${BENCH_KEEP:-0}" == 1 ]] && KEEP_WORK=1
+  exec 2>/dev/null # no "Killed" notices for the jobs the harness ends next
 }
-cleanup() {
-  local p
-  exec 2>/dev/null # no "Killed" notices for the jobs ended below
-  for p in $NODE_PID $SUP_PID; do kill -9 "$p"; done
-  for p in $(own_runners); do kill -9 "$p"; done
-  # The daemon's stop kills what is left of its containers (ours and the runners').
-  [[ -d "$DK" ]] && "$ROOT/tests/docker/dockerd.sh" stop "$DK" >/dev/null
-  wait
-  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench/docker: kept $WORK" >&1; else rm -rf "$WORK"; fi
-}
+CLEANUP_HOOK=stop_docker
 trap 'exit 130' INT TERM
 
 now_us() { echo $((10#${EPOCHREALTIME//[!0-9]/})); } # microseconds, without forking (any decimal mark)

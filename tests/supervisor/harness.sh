@@ -1,7 +1,8 @@
 # harness.sh — what the platform tests (and bench/proxy) share: start the real node and
 # supervisor on loopback with one state directory, push and deploy apps with the CLI,
 # read events, and report checks. Source it after setting BIN (the build's src/ dir);
-# it makes WORK (a temporary directory, removed on exit with everything started in it).
+# it makes WORK (a temporary directory, removed on exit with everything started in it;
+# KEEP_WORK=1 keeps it). CLEANUP_HOOK names a function run first on exit.
 #
 #   start_node [ARGS]     tabbify-node on 127.0.0.1:0 → NODE_PID, NPORT, U (its URL)
 #   start_sup [ARGS]      tabbify-supervisord on 127.0.0.1:0 → SUP_PID, SPORT; SUP_ARGS (an
@@ -17,13 +18,21 @@ NODE_PID= SUP_PID= UP_PID=
 FAILS=0
 SUP_ARGS=()
 CLEANUP_HOOK=:
+# The runners this run started (detached by the supervisor on purpose, so not our
+# children): found by their spec path, which lies under WORK, and ended by pid.
+own_runners() {
+  local d c
+  for d in /proc/[0-9]*; do
+    c=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
+    [[ "$c" == *tabbify-runner*"$WORK/"* ]] && echo "${d#/proc/}"
+  done
+}
 cleanup() {
+  local p
   $CLEANUP_HOOK
-  for p in $NODE_PID $SUP_PID $UP_PID; do kill -9 "$p" 2>/dev/null; done
-  # Runners are detached on purpose; end the ones this test started.
-  pkill -9 -f "$WORK/" 2>/dev/null
+  for p in $NODE_PID $SUP_PID $UP_PID $(own_runners); do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
-  rm -rf "$WORK"
+  if [[ "${KEEP_WORK:-0}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
