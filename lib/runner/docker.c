@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runner_int.h"
@@ -52,6 +53,7 @@ typedef struct docker_rt {
   char container[65];
   char address[80];
   tb__fwd_t *fwd;
+  int64_t logs_since;             /* 0: the container's whole output; adopted: from now on */
   char partial[2][LOG_LINE_MAX];     /* an unfinished stdout / stderr line */
   size_t partial_len[2];
 } docker_rt_t;
@@ -147,6 +149,7 @@ static void adopt_or_clean(docker_rt_t *d) {
     bool mine = dep && strcmp(dep, d->spec->deployment) == 0;
     if (running && mine && !d->container[0]) {
       snprintf(d->container, sizeof d->container, "%s", id);
+      d->logs_since = (int64_t)time(NULL); /* its earlier output is in the log already */
       tb__applog_printf(d->log, "runner", "adopted the running container %.12s", id);
     } else if (!running) {
       tb_docker_container_remove(d->api, id, true, NULL);
@@ -310,7 +313,7 @@ static tb_docker_t *thread_api(docker_rt_t *d, tb_docker_t **slot) {
 static void *logs_main(void *arg) {
   docker_rt_t *d = arg;
   if (!thread_api(d, &d->logs_api)) return NULL;
-  tb_docker_logs(d->logs_api, d->container, 0, TB_DOCKER_LOGS_FOLLOW, on_log, d, NULL);
+  tb_docker_logs(d->logs_api, d->container, d->logs_since, TB_DOCKER_LOGS_FOLLOW, on_log, d, NULL);
   for (int k = 0; k < 2; k++)
     if (d->partial_len[k]) tb__applog_line(d->log, k ? "stderr" : "stdout", d->partial[k], d->partial_len[k]);
   return NULL;

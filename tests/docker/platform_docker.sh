@@ -91,6 +91,9 @@ check "still one container (the killed one was replaced)" 1 "$(containers_of "$A
 
 # ---- a runner that dies: the next one adopts the running container ----
 C1=$(containers_of "$A")
+curl -s -o /dev/null "$U/app/$A/env"
+sleep 0.3
+envlines=$(grep -c " stdout GET /env" "$S/logs/$A.log")
 RP=$(runners | jq -r ".[] | select(.app==\"$A\") | .pid")
 kill -9 "$RP"
 for _ in $(seq 100); do
@@ -101,6 +104,8 @@ done
 check "the new runner adopted the container (same id, no second one)" "$C1" "$(containers_of "$A")"
 grep -q "adopted the running container" "$S/logs/$A.log" && ok "the adoption is in the log" || fail "no adoption line"
 check "and the app answers" "hello from a container" "$(curl -s "$U/app/$A/")"
+sleep 0.3
+check "the adopted container's earlier output is not logged twice" "$envlines" "$(grep -c " stdout GET /env" "$S/logs/$A.log")"
 
 # ---- stop removes the container ----
 (cd "$WORK/web" && "$CLI" stop >/dev/null)
