@@ -68,6 +68,7 @@ start() {
   for ((i = 0; i < 300; i++)); do
     if [[ -S "$D/docker.sock" ]] &&
       [[ $(curl -s --max-time 2 --unix-socket "$D/docker.sock" http://d/_ping 2>/dev/null) == OK ]]; then
+      probe_containers
       echo "$D/docker.sock"
       return 0
     fi
@@ -78,6 +79,41 @@ start() {
   tail -n 30 "$D/log" >&2
   stop
   exit 1
+}
+
+# Can this machine run a container at all? A daemon can start where runc cannot (no
+# cgroup or namespace rights in a sandbox). One static binary that exits 0, imported as
+# an image and run once; when that fails the machine cannot run containers, which is a
+# skip (77) with the daemon's words, not a failure of the code under test.
+probe_containers() {
+  local api="curl -s --max-time 60 --unix-socket $D/docker.sock" w="$D/probe" id code
+  mkdir -p "$w/rootfs"
+  printf 'int main(void){return 0;}\n' >"$w/ok.c"
+  if ! cc -static -O2 -o "$w/rootfs/ok" "$w/ok.c" 2>"$w/cc.err"; then
+    stop
+    skip "cannot build a static probe binary (cc -static): $(head -c 200 "$w/cc.err")"
+  fi
+  tar -C "$w/rootfs" -cf "$w/rootfs.tar" ok
+  $api -X POST -H 'Content-Type: application/x-tar' --data-binary @"$w/rootfs.tar" \
+    "http://d/images/create?fromSrc=-&repo=tabbify-probe&tag=1" >/dev/null
+  id=$($api -X POST -H 'Content-Type: application/json' -d '{"Image":"tabbify-probe:1","Cmd":["/ok"],"HostConfig":{"NetworkMode":"none"}}' \
+    http://d/containers/create | sed -n 's/.*"Id":"\([0-9a-f]*\)".*/\1/p')
+  local why=""
+  if [[ -z "$id" ]]; then
+    why="the daemon cannot create a container"
+  else
+    why=$($api -X POST "http://d/containers/$id/start")
+    code=$($api -X POST "http://d/containers/$id/wait" | sed -n 's/.*"StatusCode":\([0-9]*\).*/\1/p')
+    [[ -z "$why" && "$code" == 0 ]] && why=""
+    [[ -z "$why" && "$code" != 0 ]] && why="the probe container exited with status ${code:-unknown}"
+    $api -X DELETE "http://d/containers/$id?force=1" >/dev/null
+  fi
+  $api -X DELETE "http://d/images/tabbify-probe:1" >/dev/null
+  rm -rf "$w"
+  if [[ -n "$why" ]]; then
+    stop
+    skip "this machine cannot run containers: $(head -c 300 <<<"$why")"
+  fi
 }
 
 # Processes whose command line names one of our private directories: dockerd itself,
