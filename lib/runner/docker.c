@@ -53,9 +53,14 @@ typedef struct docker_rt {
   char container[65];
   char address[80];
   tb__fwd_t *fwd;
-  int64_t logs_since;             /* 0: the container's whole output; adopted: from now on */
-  char partial[2][LOG_LINE_MAX];     /* an unfinished stdout / stderr line */
+  int64_t adopted_ns;             /* 0: the container's whole output; adopted: lines from then on */
+  char partial[2][LOG_LINE_MAX];   /* an unfinished stdout / stderr line */
   size_t partial_len[2];
+  /* Following an adopted container: lines come with the daemon's timestamp, those from
+   * before the adoption (the last partial second) are dropped, the stamp is cut off. */
+  bool at_stamp[2], skip_line[2];
+  char stamp[2][48];
+  size_t stamp_len[2];
 } docker_rt_t;
 
 static tb_docker_t *open_api(const tb_runner_spec_t *spec, tb_errbuf_t *eb) {
@@ -149,7 +154,7 @@ static void adopt_or_clean(docker_rt_t *d) {
     bool mine = dep && strcmp(dep, d->spec->deployment) == 0;
     if (running && mine && !d->container[0]) {
       snprintf(d->container, sizeof d->container, "%s", id);
-      d->logs_since = (int64_t)time(NULL); /* its earlier output is in the log already */
+      d->adopted_ns = tb_clock_wall_ns(); /* its earlier output is in the log already */
       tb__applog_printf(d->log, "runner", "adopted the running container %.12s", id);
     } else if (!running) {
       tb_docker_container_remove(d->api, id, true, NULL);
@@ -280,6 +285,17 @@ static int wait_ready(docker_rt_t *d, tb_errbuf_t *eb) {
 
 /* ---- the threads ---- */
 
+/* "2026-11-22T05:12:00.123456789Z" (RFC 3339 in UTC, as the daemon stamps lines) in ns; 0 if not. */
+static int64_t stamp_ns(const char *s) {
+  struct tm tm = {0};
+  const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest) return 0;
+  int64_t ns = 0, scale = 100000000;
+  if (*rest == '.')
+    for (rest++; *rest >= '0' && *rest <= '9'; rest++, scale /= 10) ns += (*rest - '0') * scale;
+  return (int64_t)timegm(&tm) * TB_NS_PER_SEC + ns;
+}
+
 /* Log frames into lines, per stream; a partial line waits for its end (or is cut at LOG_LINE_MAX). */
 static int on_log(void *ud, int stream, const uint8_t *p, size_t n, bool end) {
   (void)end;
@@ -287,9 +303,21 @@ static int on_log(void *ud, int stream, const uint8_t *p, size_t n, bool end) {
   int k = stream == TB_DOCKER_STDERR ? 1 : 0;
   const char *name = k ? "stderr" : "stdout";
   for (size_t i = 0; i < n; i++) {
+    if (d->at_stamp[k]) { /* adopted: the daemon's stamp, up to its space */
+      if (p[i] == ' ') {
+        d->stamp[k][d->stamp_len[k]] = '\0';
+        d->skip_line[k] = stamp_ns(d->stamp[k]) < d->adopted_ns;
+        d->at_stamp[k] = false;
+        d->stamp_len[k] = 0;
+      } else if (d->stamp_len[k] < sizeof d->stamp[k] - 1) {
+        d->stamp[k][d->stamp_len[k]++] = (char)p[i];
+      }
+      continue;
+    }
     if (p[i] == '\n' || d->partial_len[k] == LOG_LINE_MAX) {
-      tb__applog_line(d->log, name, d->partial[k], d->partial_len[k]);
+      if (!d->skip_line[k]) tb__applog_line(d->log, name, d->partial[k], d->partial_len[k]);
       d->partial_len[k] = 0;
+      d->at_stamp[k] = d->adopted_ns != 0 && p[i] == '\n';
       if (p[i] == '\n') continue;
     }
     d->partial[k][d->partial_len[k]++] = (char)p[i];
@@ -313,9 +341,13 @@ static tb_docker_t *thread_api(docker_rt_t *d, tb_docker_t **slot) {
 static void *logs_main(void *arg) {
   docker_rt_t *d = arg;
   if (!thread_api(d, &d->logs_api)) return NULL;
-  tb_docker_logs(d->logs_api, d->container, d->logs_since, TB_DOCKER_LOGS_FOLLOW, on_log, d, NULL);
+  int64_t since = d->adopted_ns / TB_NS_PER_SEC; /* whole seconds: the stamps do the rest */
+  d->at_stamp[0] = d->at_stamp[1] = d->adopted_ns != 0;
+  tb_docker_logs(d->logs_api, d->container, since,
+                 TB_DOCKER_LOGS_FOLLOW | (d->adopted_ns ? TB_DOCKER_LOGS_TIMESTAMPS : 0), on_log, d, NULL);
   for (int k = 0; k < 2; k++)
-    if (d->partial_len[k]) tb__applog_line(d->log, k ? "stderr" : "stdout", d->partial[k], d->partial_len[k]);
+    if (d->partial_len[k] && !d->skip_line[k])
+      tb__applog_line(d->log, k ? "stderr" : "stdout", d->partial[k], d->partial_len[k]);
   return NULL;
 }
 
