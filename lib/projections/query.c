@@ -14,23 +14,46 @@ static int answer(json_t *j, json_t **out) {
   return j ? 0 : TB_ENOMEM;
 }
 
-int tb_proj_apps_of_tenant(tb_projections_t *p, const char *tenant, json_t **out) {
+/*
+ * The list queries: under the read lock, the records of `map` in key order (creation
+ * order for v7 ids), each turned into JSON by `item`, which returns NULL and sets *skip
+ * for a record that does not belong in the answer (NULL without *skip: out of memory).
+ */
+typedef json_t *(*item_fn)(const tb__state_t *st, const void *rec, const void *ud, bool *skip);
+
+static int list(tb_projections_t *p, const tb__map_t *(*map)(const tb__state_t *), item_fn item, const void *ud,
+                json_t **out) {
   *out = NULL;
   pthread_rwlock_rdlock(&p->lock);
   size_t n = 0;
-  void **apps = tb__map_sorted(&p->st.apps, &n);
-  json_t *arr = apps ? json_array() : NULL;
+  void **recs = tb__map_sorted(map(&p->st), &n);
+  json_t *arr = recs ? json_array() : NULL;
   for (size_t i = 0; arr && i < n; i++) {
-    tb__app_t *a = apps[i];
-    if (strcmp(a->state, "deleted") == 0 || a->tenant == NULL || strcmp(a->tenant, tenant) != 0) continue;
-    if (json_array_append_new(arr, tb__app_json(a, false)) != 0) {
+    bool skip = false;
+    json_t *j = item(&p->st, recs[i], ud, &skip);
+    if (skip) continue;
+    if (j == NULL || json_array_append_new(arr, j) != 0) {
       json_decref(arr);
       arr = NULL;
     }
   }
   pthread_rwlock_unlock(&p->lock);
-  tb_free(apps);
+  tb_free(recs);
   return answer(arr, out);
+}
+
+static const tb__map_t *apps_map(const tb__state_t *st) { return &st->apps; }
+static const tb__map_t *sups_map(const tb__state_t *st) { return &st->supervisors; }
+
+static json_t *app_of_tenant(const tb__state_t *st, const void *rec, const void *tenant, bool *skip) {
+  (void)st;
+  const tb__app_t *a = rec;
+  *skip = strcmp(a->state, "deleted") == 0 || a->tenant == NULL || strcmp(a->tenant, tenant) != 0;
+  return *skip ? NULL : tb__app_json(a, false);
+}
+
+int tb_proj_apps_of_tenant(tb_projections_t *p, const char *tenant, json_t **out) {
+  return list(p, apps_map, app_of_tenant, tenant, out);
 }
 
 int tb_proj_app(tb_projections_t *p, const tb_uuid_t *id, json_t **out) {
@@ -103,23 +126,21 @@ static bool has(const tb_event_strv_t *v, const char *s) {
   return false;
 }
 
+typedef struct sup_filter {
+  const char *tag, *runtime;
+} sup_filter_t;
+
+static json_t *sup_item(const tb__state_t *st, const void *rec, const void *ud, bool *skip) {
+  (void)st;
+  const tb__supervisor_t *s = rec;
+  const sup_filter_t *f = ud;
+  *skip = (f->tag && !has(&s->tags, f->tag)) || (f->runtime && !has(&s->runtimes, f->runtime));
+  return *skip ? NULL : tb__supervisor_json(s);
+}
+
 int tb_proj_supervisors(tb_projections_t *p, const char *tag, const char *runtime, json_t **out) {
-  *out = NULL;
-  pthread_rwlock_rdlock(&p->lock);
-  size_t n = 0;
-  void **sups = tb__map_sorted(&p->st.supervisors, &n);
-  json_t *arr = sups ? json_array() : NULL;
-  for (size_t i = 0; arr && i < n; i++) {
-    tb__supervisor_t *s = sups[i];
-    if ((tag && !has(&s->tags, tag)) || (runtime && !has(&s->runtimes, runtime))) continue;
-    if (json_array_append_new(arr, tb__supervisor_json(s)) != 0) {
-      json_decref(arr);
-      arr = NULL;
-    }
-  }
-  pthread_rwlock_unlock(&p->lock);
-  tb_free(sups);
-  return answer(arr, out);
+  sup_filter_t f = {tag, runtime};
+  return list(p, sups_map, sup_item, &f, out);
 }
 
 int tb_proj_runner_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out) {
@@ -134,32 +155,23 @@ int tb_proj_runner_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out) {
   return answer(j, out);
 }
 
+static json_t *placement(const tb__state_t *st, const void *rec, const void *supervisor, bool *skip) {
+  const tb__app_t *a = rec;
+  const tb__deployment_t *d = tb__map_get(&st->deployments, &a->deployment);
+  *skip = d == NULL || memcmp(d->supervisor.b, ((const tb_uuid_t *)supervisor)->b, 16) != 0 ||
+          strcmp(a->state, "deleted") == 0;
+  if (*skip) return NULL;
+  const tb__version_t *v = NULL;
+  for (size_t k = 0; k < a->n_versions; k++)
+    if (a->versions[k].version == d->version) v = &a->versions[k];
+  const tb__runner_t *r = tb__map_get(&st->runners, &a->runner);
+  return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "app", tb__app_json(a, false), "name", a->name ? a->name : "",
+                   "tenant", a->tenant ? a->tenant : "", "app_state", a->state, "deployment", tb__deployment_json(d),
+                   "version", v ? tb__version_json(v) : json_null(), "runner", r ? tb__runner_json(r) : json_null());
+}
+
 int tb_proj_placements(tb_projections_t *p, const tb_uuid_t *supervisor, json_t **out) {
-  *out = NULL;
-  pthread_rwlock_rdlock(&p->lock);
-  size_t n = 0;
-  void **apps = tb__map_sorted(&p->st.apps, &n);
-  json_t *arr = apps ? json_array() : NULL;
-  for (size_t i = 0; arr && i < n; i++) {
-    tb__app_t *a = apps[i];
-    tb__deployment_t *d = tb__map_get(&p->st.deployments, &a->deployment);
-    if (d == NULL || memcmp(d->supervisor.b, supervisor->b, 16) != 0 || strcmp(a->state, "deleted") == 0) continue;
-    const tb__version_t *v = NULL;
-    for (size_t k = 0; k < a->n_versions; k++)
-      if (a->versions[k].version == d->version) v = &a->versions[k];
-    tb__runner_t *r = tb__map_get(&p->st.runners, &a->runner);
-    json_t *o = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "app", tb__app_json(a, false), "name",
-                          a->name ? a->name : "", "tenant", a->tenant ? a->tenant : "", "app_state", a->state,
-                          "deployment", tb__deployment_json(d), "version", v ? tb__version_json(v) : json_null(),
-                          "runner", r ? tb__runner_json(r) : json_null());
-    if (o == NULL || json_array_append_new(arr, o) != 0) {
-      json_decref(arr);
-      arr = NULL;
-    }
-  }
-  pthread_rwlock_unlock(&p->lock);
-  tb_free(apps);
-  return answer(arr, out);
+  return list(p, apps_map, placement, supervisor, out);
 }
 
 int tb_proj_secrets_of(tb_projections_t *p, const tb_uuid_t *app, json_t **out) {
