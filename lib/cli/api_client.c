@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "api_int.h"
-#include "curl_dl.h"
+#include "tb/curl.h"
 #include "tb/alloc.h"
 #include "tb/base64.h"
 #include "tb/json.h"
@@ -70,13 +70,13 @@ int tb__cli_api_init(tb__cli_api_t *api, int *argc, char **argv) {
   size_t n = strlen(api->server);
   while (n > 0 && api->server[n - 1] == '/') api->server[--n] = 0;
   /* libcurl is loaded here, by the commands that talk to a node, and by no others. */
-  if (tb__curl_load(NULL) == 0) tb__curl.curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (tb_curl_load(NULL) == 0) tb_curl.curl_global_init(CURL_GLOBAL_DEFAULT);
   return 0;
 }
 
 void tb__cli_api_deinit(tb__cli_api_t *api) {
   tb_free(api->token);
-  if (tb__curl_load(NULL) == 0) tb__curl.curl_global_cleanup();
+  if (tb_curl_load(NULL) == 0) tb_curl.curl_global_cleanup();
 }
 
 static size_t collect(char *p, size_t sz, size_t n, void *ud) {
@@ -102,8 +102,8 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
                      long *status, json_t **out) {
   char why[256];
   tb_errbuf_t eb = {why, sizeof why};
-  if (tb__curl_load(&eb) != 0) return tb__cli_fail(1, "%s.", why);
-  CURL *c = tb__curl.curl_easy_init();
+  if (tb_curl_load(&eb) != 0) return tb__cli_fail(1, "%s.", why);
+  CURL *c = tb_curl.curl_easy_init();
   if (!c) return tb__cli_fail(1, "cannot start an HTTP client.");
   char url[2048], auth[8300], sha[100], *mh = NULL;
   snprintf(url, sizeof url, "%s%s", api->server, path);
@@ -112,51 +112,51 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
   struct curl_slist *h = NULL;
   if (api->token) {
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", api->token);
-    h = tb__curl.curl_slist_append(h, auth);
+    h = tb_curl.curl_slist_append(h, auth);
   }
-  tb__curl.curl_easy_setopt(c, CURLOPT_URL, url);
-  tb__curl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  tb__curl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  tb_curl.curl_easy_setopt(c, CURLOPT_URL, url);
+  tb_curl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  tb_curl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   if (body && body->file) {
     snprintf(sha, sizeof sha, "X-Content-SHA256: %s", body->sha256);
-    h = tb__curl.curl_slist_append(h, sha);
-    h = tb__curl.curl_slist_append(h, "Content-Type: application/octet-stream");
+    h = tb_curl.curl_slist_append(h, sha);
+    h = tb_curl.curl_slist_append(h, "Content-Type: application/octet-stream");
     if (body->manifest) {
       size_t ml = strlen(body->manifest);
       mh = tb_malloc(sizeof "X-Tabbify-Manifest: " + (ml + 2) / 3 * 4 + 1);
       if (mh) {
         size_t k = (size_t)sprintf(mh, "X-Tabbify-Manifest: ");
         mh[k + tb_base64url_encode(body->manifest, ml, mh + k)] = 0;
-        h = tb__curl.curl_slist_append(h, mh);
+        h = tb_curl.curl_slist_append(h, mh);
       }
     }
-    tb__curl.curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-    tb__curl.curl_easy_setopt(c, CURLOPT_READDATA, body->file);
-    tb__curl.curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->file_size);
+    tb_curl.curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    tb_curl.curl_easy_setopt(c, CURLOPT_READDATA, body->file);
+    tb_curl.curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)body->file_size);
     if (isatty(STDERR_FILENO)) {
-      tb__curl.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-      tb__curl.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+      tb_curl.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+      tb_curl.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
     }
   } else if (body && body->json) {
-    h = tb__curl.curl_slist_append(h, "Content-Type: application/json");
-    tb__curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->json);
+    h = tb_curl.curl_slist_append(h, "Content-Type: application/json");
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->json);
   } else if (strcmp(method, "POST") == 0) {
-    tb__curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
   }
-  tb__curl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  if (!out) tb__curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_stdout);
+  tb_curl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  if (!out) tb_curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_stdout);
   else {
-    tb__curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    tb__curl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    tb_curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    tb_curl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
   }
-  CURLcode cc = tb__curl.curl_easy_perform(c);
+  CURLcode cc = tb_curl.curl_easy_perform(c);
   if (body && body->file && isatty(STDERR_FILENO)) fputc('\n', stderr);
   int rc = 0;
   if (cc != CURLE_OK) {
-    rc = tb__cli_fail(1, "cannot reach the node at %s: %s.", api->server, tb__curl.curl_easy_strerror(cc));
+    rc = tb__cli_fail(1, "cannot reach the node at %s: %s.", api->server, tb_curl.curl_easy_strerror(cc));
     goto out;
   }
-  tb__curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+  tb_curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
   if (out) {
     *out = NULL;
     if (resp.len > 0 && tb_json_parse((const char *)resp.data, resp.len, out, NULL) != 0) *out = NULL;
@@ -171,9 +171,9 @@ int tb__cli_api_call(tb__cli_api_t *api, const char *method, const char *path, c
     rc = tb__cli_fail(1, "the node answered %ld.", *status);
   }
 out:
-  tb__curl.curl_slist_free_all(h);
+  tb_curl.curl_slist_free_all(h);
   tb_free(mh);
-  tb__curl.curl_easy_cleanup(c);
+  tb_curl.curl_easy_cleanup(c);
   tb_buf_deinit(&resp);
   return rc;
 }

@@ -17,7 +17,7 @@
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc;
 
-static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void global_init(void) { global_rc = tb_curl.curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* "1.41" -> 1041; -1 when it is not MAJOR.MINOR. */
 static long api_number(const char *v) {
@@ -90,12 +90,13 @@ int tb_docker_open(const char *socket_path, tb_docker_t **out, tb_errbuf_t *eb) 
   int rc;
   *out = NULL;
   if (socket_path == NULL) socket_path = TB_DOCKER_DEFAULT_SOCKET;
+  if ((rc = tb_curl_load(eb)) != 0) return rc; /* libcurl, on first use */
   pthread_once(&global_once, global_init);
   if (global_rc != CURLE_OK) {
-    return tb_errf(eb, TB_EINTERNAL, "libcurl failed to initialise: %s", curl_easy_strerror(global_rc));
+    return tb_errf(eb, TB_EINTERNAL, "libcurl failed to initialise: %s", tb_curl.curl_easy_strerror(global_rc));
   }
   if ((d = tb_calloc(1, sizeof *d)) == NULL || (d->socket = tb_strdup(socket_path)) == NULL ||
-      (d->curl = curl_easy_init()) == NULL) {
+      (d->curl = tb_curl.curl_easy_init()) == NULL) {
     rc = tb_errf(eb, TB_ENOMEM, "out of memory opening a connection to the Docker daemon");
     goto out;
   }
@@ -121,7 +122,7 @@ out:
 
 void tb_docker_close(tb_docker_t *d) {
   if (d == NULL) return;
-  if (d->curl) curl_easy_cleanup(d->curl);
+  if (d->curl) tb_curl.curl_easy_cleanup(d->curl);
   tb_free(d->socket);
   tb_free(d);
 }

@@ -5,7 +5,7 @@
 #ifndef TB_DOCKER_INT_H
 #define TB_DOCKER_INT_H
 
-#include <curl/curl.h>
+#include "tb/curl.h"
 #include <stdatomic.h>
 #include <stdio.h>
 

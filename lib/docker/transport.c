@@ -28,7 +28,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud) {
   xfer_t *x = ud;
   size_t n = size * nmemb;
   long status = 0;
-  curl_easy_getinfo(x->d->curl, CURLINFO_RESPONSE_CODE, &status);
+  tb_curl.curl_easy_getinfo(x->d->curl, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
     /* Keep what fits of an error answer; the rest is not worth failing over. */
     size_t room = x->err_answer.max - x->err_answer.len;
@@ -160,50 +160,50 @@ int tb__docker_do(tb_docker_t *d, tb__docker_req_t *r, tb_errbuf_t *eb) {
     rc = tb_errf(eb, rc, "the request path for %s is too long", r->what);
     goto out;
   }
-  curl_easy_reset(c);
-  curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->socket);
-  curl_easy_setopt(c, CURLOPT_URL, tb_buf_cstr(&url));
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+  tb_curl.curl_easy_reset(c);
+  tb_curl.curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->socket);
+  tb_curl.curl_easy_setopt(c, CURLOPT_URL, tb_buf_cstr(&url));
+  tb_curl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+  tb_curl.curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  tb_curl.curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+  tb_curl.curl_easy_setopt(c, CURLOPT_TIMEOUT, r->timeout_s);
+  tb_curl.curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+  tb_curl.curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  tb_curl.curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
   r->api_version[0] = r->server[0] = '\0';
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+  tb_curl.curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+  tb_curl.curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  tb_curl.curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  tb_curl.curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
   /* No "Expect: 100-continue" round trip before uploads: the daemon reads what it gets. */
-  if ((h = curl_slist_append(headers, "Expect:")) == NULL) goto nomem;
+  if ((h = tb_curl.curl_slist_append(headers, "Expect:")) == NULL) goto nomem;
   headers = h;
   if (r->content_type) {
     char ct[128];
     snprintf(ct, sizeof ct, "Content-Type: %s", r->content_type);
-    if ((h = curl_slist_append(headers, ct)) == NULL) goto nomem;
+    if ((h = tb_curl.curl_slist_append(headers, ct)) == NULL) goto nomem;
     headers = h;
   }
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  tb_curl.curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   if (r->upload) {
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-    curl_easy_setopt(c, CURLOPT_READDATA, &x);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upload_len);
+    tb_curl.curl_easy_setopt(c, CURLOPT_POST, 1L);
+    tb_curl.curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+    tb_curl.curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    tb_curl.curl_easy_setopt(c, CURLOPT_READDATA, &x);
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->upload_len);
   } else if (r->body) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
   } else if (strcmp(r->method, "POST") == 0) {
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+    tb_curl.curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
   }
 
-  CURLcode cc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+  CURLcode cc = tb_curl.curl_easy_perform(c);
+  tb_curl.curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
   if (cc != CURLE_OK) {
     long os_errno = 0;
-    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    tb_curl.curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
     if (x.sink_rc) {
       rc = x.sink_rc; /* the sentence is the sink's */
     } else if (x.upload_errno) {
@@ -219,10 +219,10 @@ int tb__docker_do(tb_docker_t *d, tb__docker_req_t *r, tb_errbuf_t *eb) {
     } else if (cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR ||
                cc == CURLE_PARTIAL_FILE) {
       rc = tb_errf(eb, TB_ECONNRESET, "the Docker daemon at %s closed the connection during the request to %s (%s)",
-                   d->socket, r->what, curl_easy_strerror(cc));
+                   d->socket, r->what, tb_curl.curl_easy_strerror(cc));
     } else {
       rc = tb_errf(eb, TB_EIO, "talking to the Docker daemon at %s to %s failed: %s", d->socket, r->what,
-                   curl_easy_strerror(cc));
+                   tb_curl.curl_easy_strerror(cc));
     }
     goto out;
   }
@@ -236,7 +236,7 @@ int tb__docker_do(tb_docker_t *d, tb__docker_req_t *r, tb_errbuf_t *eb) {
 nomem:
   rc = tb_errf(eb, TB_ENOMEM, "out of memory preparing the request to %s", r->what);
 out:
-  curl_slist_free_all(headers);
+  tb_curl.curl_slist_free_all(headers);
   tb_buf_deinit(&url);
   tb_buf_deinit(&x.err_answer);
   return rc;
