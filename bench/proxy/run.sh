@@ -79,71 +79,27 @@ if [[ "$PIN" == 1 ]]; then
 fi
 
 START=$(date +%s%N)
-WORK=$(mktemp -d /tmp/tb-proxy-bench.XXXXXX)
+# The harness makes WORK, starts the node and the supervisor, pushes and deploys with
+# the CLI, and on exit ends every process it started by its pid, runners included.
+BIN=$B/src
+. "$ROOT/tests/supervisor/harness.sh"
 # nginx's workers drop to an unprivileged user when it starts as root; their temp
 # directories live in a directory of its own that that user can reach.
 NGX=$(mktemp -d /tmp/tb-proxy-bench-nginx.XXXXXX)
 chmod 711 "$NGX"
-S=$WORK/state
-NODE_PID='' SUP_PID='' NGX_PID=''
-
-# Every process this script started: the node, the supervisor, nginx, and the runners,
-# which the supervisor detaches on purpose (they survive it). Runners are found by their
-# spec path, which lies in this run's mktemp directory, and each is killed by pid.
-own_runners() {
-  local d c
-  for d in /proc/[0-9]*; do
-    c=$({ tr '\0' ' ' <"$d/cmdline"; } 2>/dev/null) || continue
-    [[ "$c" == *tabbify-runner*"$WORK/"* ]] && echo "${d#/proc/}"
-  done
+NGX_PID=''
+bench_cleanup() {
+  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench/proxy: kept $WORK and $NGX" >&2; KEEP_WORK=1; fi
+  exec 2>/dev/null # no "Killed" notices from bash for the jobs ended next
+  if [[ -n "$NGX_PID" ]]; then kill "$NGX_PID"; wait "$NGX_PID"; fi
+  [[ "${BENCH_KEEP:-0}" == 1 ]] || rm -rf "$NGX"
 }
-cleanup() {
-  local p
-  if [[ "${BENCH_KEEP:-0}" == 1 ]]; then echo "bench/proxy: kept $WORK and $NGX" >&2; fi
-  exec 2>/dev/null # no "Killed" notices from bash for the jobs ended below
-  [[ -n "$NGX_PID" ]] && kill "$NGX_PID"
-  for p in $NODE_PID $SUP_PID; do kill -9 "$p"; done
-  for p in $(own_runners); do kill -9 "$p"; done
-  wait
-  [[ "${BENCH_KEEP:-0}" == 1 ]] || rm -rf "$WORK" "$NGX"
-}
-trap cleanup EXIT
+CLEANUP_HOOK=bench_cleanup
 trap 'exit 130' INT TERM
 "${CC:-cc}" -std=c17 -O2 -o "$WORK/timed_get" "$ROOT/bench/proxy/timed_get.c" || die "cannot compile bench/proxy/timed_get.c"
 
-wait_port() { # FILE PATTERN -> the port printed after PATTERN
-  local p
-  for _ in $(seq 200); do
-    p=$(grep -o "$2 [0-9]*" "$1" 2>/dev/null | head -1 | awk '{print $NF}')
-    [[ -n "$p" ]] && { echo "$p"; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
-runners() { curl -s "http://127.0.0.1:$SPORT/v1/runners"; }
 runner_field() { # APP FIELD -> the field of the app's running runner
   runners | jq -r ".[] | select(.app==\"$1\" and .state==\"running\") | .$2" | head -1
-}
-make_app() { # DIR NAME LIFECYCLE IDLE_SEC
-  mkdir -p "$WORK/$1"
-  cp "$HELLO" "$WORK/$1/app.wasm"
-  cat >"$WORK/$1/tabbify.toml" <<TOML
-[app]
-name = "$2"
-[build]
-kind = "wasm"
-wasm = "app.wasm"
-[runtime]
-type = "wasm-http"
-lifecycle = "$3"
-idle_timeout_sec = $4
-request_timeout_sec = 5
-memory_mb = 64
-TOML
-}
-push_deploy() { # DIR -> the app id
-  (cd "$WORK/$1" && "$CLI" push && "$CLI" deploy) >"$WORK/$1.deploy" 2>&1 || { cat "$WORK/$1.deploy" >&2; return 1; }
-  grep -o '^id = "[0-9a-f-]*"' "$WORK/$1/tabbify.toml" | cut -d'"' -f2
 }
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -162,24 +118,20 @@ fmt_us() { # microseconds -> "123 µs" / "1.23 ms"
 }
 
 # ---- start the platform, deploy hello twice ----
-"${PIN_SERVER[@]}" "$NODE_BIN" --state-dir "$S" --listen 127.0.0.1:0 >"$WORK/node.out" 2>"$WORK/node.err" &
-NODE_PID=$!
-NPORT=$(wait_port "$WORK/node.out" "on port") || { cat "$WORK/node.err" >&2; die "tabbify-node did not start"; }
-# The supervisor's children (the runners) inherit its CPU affinity.
-"${PIN_SERVER[@]}" "$SUP_BIN" --state-dir "$S/sup" --events-dir "$S" --store-dir "$S/artifacts" --logs-dir "$S/logs" \
-  --no-mesh --bind 127.0.0.1:0 --name box >"$WORK/sup.out" 2>"$WORK/sup.err" &
-SUP_PID=$!
-SPORT=$(wait_port "$WORK/sup.out" "on port") || { cat "$WORK/sup.err" >&2; die "tabbify-supervisord did not start"; }
-U=http://127.0.0.1:$NPORT
-TABBIFY_TOKEN=$("$CLI" token create --tenant bench --scope '*' --state-dir "$S") || die "tabbify token create failed"
-export TABBIFY_SERVER=$U TABBIFY_TOKEN
+# The supervisor's children (the runners) inherit its CPU affinity; its heartbeat stays
+# at the default 30 s, so no event is appended during a measurement.
+LAUNCH=("${PIN_SERVER[@]}")
+SUP_ARGS=(--heartbeat-ms 30000)
+start_node
+start_sup
+token
 # The node learns of the supervisor through its heartbeat; deploy places apps on it.
 for _ in $(seq 100); do
-  [[ "$(curl -s -H "Authorization: Bearer $TABBIFY_TOKEN" "$U/v1/supervisors" | jq length 2>/dev/null)" == 1 ]] && break
+  [[ "$(curl -s -H "Authorization: Bearer $T" "$U/v1/supervisors" | jq length 2>/dev/null)" == 1 ]] && break
   sleep 0.1
 done
 
-make_app warm hello-warm always_on 300
+make_app warm hello-warm always_on 300 5 "$HELLO"
 A=$(push_deploy warm) || die "push/deploy of the always_on app failed: $(cat "$WORK/node.err")"
 ADDR=
 for _ in $(seq 100); do ADDR=$(runner_field "$A" address); [[ -n "$ADDR" ]] && break; sleep 0.1; done
@@ -351,7 +303,7 @@ fi
 # ---- 2. cold start ----
 echo
 echo "== 2. cold start of an on_request app (idle_timeout_sec = 1), $COLD_N times"
-make_app lazy hello-lazy on_request 1
+make_app lazy hello-lazy on_request 1 5 "$HELLO"
 Z=$(push_deploy lazy) || die "push/deploy of the on_request app failed"
 app_listed() { runners | jq -e ".[] | select(.app==\"$Z\")" >/dev/null 2>&1; }
 COLD=() COLD_ERR=0 WARM=()

@@ -17,6 +17,7 @@ S=$WORK/state
 NODE_PID= SUP_PID= UP_PID=
 FAILS=0
 SUP_ARGS=()
+LAUNCH=() # a prefix for the node's and the supervisor's command (taskset -c 1)
 CLEANUP_HOOK=:
 # The runners this run started (detached by the supervisor on purpose, so not our
 # children): found by their spec path, which lies under WORK, and ended by pid.
@@ -49,14 +50,14 @@ wait_port() { # FILE PATTERN -> prints the port
 }
 
 start_node() {
-  "$NODE_BIN" --state-dir "$S" --listen 127.0.0.1:0 "$@" >"$WORK/node.out" 2>>"$WORK/node.err" &
+  "${LAUNCH[@]}" "$NODE_BIN" --state-dir "$S" --listen 127.0.0.1:0 "$@" >"$WORK/node.out" 2>>"$WORK/node.err" &
   NODE_PID=$!
   NPORT=$(wait_port "$WORK/node.out" "on port") || { cat "$WORK/node.err"; exit 1; }
   U=http://127.0.0.1:$NPORT
 }
 start_sup() {
   : >"$WORK/sup.out"
-  "$SUP_BIN" --state-dir "$S/sup" --events-dir "$S" --store-dir "$S/artifacts" --logs-dir "$S/logs" \
+  "${LAUNCH[@]}" "$SUP_BIN" --state-dir "$S/sup" --events-dir "$S" --store-dir "$S/artifacts" --logs-dir "$S/logs" \
     --no-mesh --bind 127.0.0.1:0 --name box --heartbeat-ms 1000 "${SUP_ARGS[@]}" "$@" >"$WORK/sup.out" \
     2>>"$WORK/sup.err" &
   SUP_PID=$!
